@@ -1,0 +1,26 @@
+"""CNN-stem Vision Transformer (Xiao et al. 2021) as a Hugging Face model: config, models and image processor.
+
+The classes are registered for the transformers Auto classes' remote code: ``save_pretrained`` copies
+``configuration_conv_vit.py``, ``modeling_conv_vit.py`` and ``image_processing_conv_vit.py`` next to the weights and
+writes an ``auto_map``, so a folder (or Hub repo) loads with ``trust_remote_code=True`` without this package.
+"""
+
+from .configuration_conv_vit import PRESETS, ConvViTConfig
+from .image_processing_conv_vit import CIFAR10_MEAN, CIFAR10_STD, ConvViTImageProcessor
+from .modeling_conv_vit import ConvViTForImageClassification, ConvViTModel, ConvViTPreTrainedModel
+
+ConvViTConfig.register_for_auto_class()
+ConvViTModel.register_for_auto_class("AutoModel")
+ConvViTForImageClassification.register_for_auto_class("AutoModelForImageClassification")
+ConvViTImageProcessor.register_for_auto_class("AutoImageProcessor")
+
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "PRESETS",
+    "ConvViTConfig",
+    "ConvViTForImageClassification",
+    "ConvViTImageProcessor",
+    "ConvViTModel",
+    "ConvViTPreTrainedModel",
+]
