@@ -43,7 +43,7 @@ def attention_rollout(
 
         >>> uniform = torch.full((1, 2, 3, 3), 1 / 3)
         >>> attention_rollout([uniform, uniform])[0, 0]  # rows of the rollout stay distributions
-        tensor([0.5833, 0.2083, 0.2083])
+        tensor([0.5000, 0.2500, 0.2500])
     """
     if len(attentions) == 0:
         raise ValueError("attention_rollout needs at least one layer of attentions; run the model with "

@@ -20,7 +20,7 @@ POSITION_EMBEDDING_TYPES = ("learned", "none")
 
 # Named presets: plain data, applied by `ConvViTConfig.from_preset`. The conv stems follow Xiao et al. 2021.
 PRESETS: dict[str, dict[str, Any]] = {
-    # 32 px → three stride-2 convs → 4×4 = 16 tokens (+ CLS); ~4.8M parameters.
+    # 32 px → three stride-2 convs → 4×4 = 16 tokens (+ CLS); ~3.6M parameters.
     "cifar10": {
         "image_size": 32,
         "stem_type": "conv",

@@ -275,15 +275,15 @@ class ConvViTImageProcessor(BaseImageProcessor):
                 f"Image has shape {tuple(array.shape)}; expected (height, width), (channels, height, width) or "
                 "(height, width, channels)."
             )
+        if array.numel() == 0:
+            raise ValueError(f"Image is empty: shape {tuple(array.shape)}.")
         if layout is None:
             layout = self._infer_layout(tuple(array.shape))
         if str(layout) in ("channels_last", "ChannelDimension.LAST"):
             array = array.permute(2, 0, 1)
         elif str(layout) not in ("channels_first", "ChannelDimension.FIRST"):
             raise ValueError(f"input_data_format={input_data_format!r}: expected 'channels_first' or 'channels_last'.")
-        channels, height, width = array.shape
-        if height == 0 or width == 0:
-            raise ValueError(f"Image is empty: {height}×{width} pixels.")
+        channels = array.shape[0]
 
         if channels != expected and settings["do_convert_rgb"] and expected == 3 and channels in (1, 4):
             array = array.expand(3, -1, -1) if channels == 1 else array[:3]  # grayscale → RGB; RGBA → RGB

@@ -62,9 +62,8 @@ class ConvViTConvStem(nn.Module):
         in_channels = config.num_channels
         for out_channels, stride in zip(config.stem_channels, config.stem_strides):
             # no bias: the BatchNorm right after has its own shift
-            layers.append(
-                nn.Conv2d(in_channels, out_channels, self.kernel_size, stride, padding=self.kernel_size // 2, bias=False)
-            )
+            padding = self.kernel_size // 2
+            layers.append(nn.Conv2d(in_channels, out_channels, self.kernel_size, stride, padding, bias=False))
             layers.append(nn.BatchNorm2d(out_channels))
             layers.append(nn.GELU())
             in_channels = out_channels
@@ -473,7 +472,7 @@ class ConvViTModel(ConvViTPreTrainedModel):
         return sequence_output.mean(dim=1)
 
     def forward_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """Image ``(B, C, H, W)`` → final-normalised tokens ``(B, N, D)``, before pooling (timm's ``forward_features``)."""
+        """Image ``(B, C, H, W)`` → final-normalised tokens ``(B, N, D)`` before pooling, like timm's method."""
         return self(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding).last_hidden_state
 
     def forward(
