@@ -1,0 +1,257 @@
+"""Benchmark: our Seq2SeqTransformer against transformers' MarianMTModel at the same sizes (random init).
+
+Measures, in one process with the two models' repetitions interleaved (so that a shared, noisy machine slows
+both alike; medians reported):
+  * training step throughput (forward + backward + AdamW step), tokens/s = (source + target tokens) / step time;
+  * `generate()` throughput, greedy and beam 4, tokens/s = batch x new tokens / time (every row is forced to
+    produce exactly `--new-tokens` tokens: no end-of-sequence token is configured for either model);
+  * peak GPU memory (CUDA only) and, on a GPU, model FLOPs utilisation (MFU) of the training step.
+
+Usage (see bench/README.md):
+    python bench/seq2seq.py --preset small --reps 5                # CPU, a few minutes
+    python bench/seq2seq.py --preset base --train-shapes 8x128,32x32 --gen-batch 16 --reps 3   # CPU, base sizes
+    python bench/seq2seq.py --preset base --compile                # GPU: bf16 autocast, fused AdamW, compiled step
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from transformers import GenerationConfig, MarianConfig, MarianMTModel  # noqa: E402
+
+from hf_seq2seq_vit import Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration  # noqa: E402
+
+PRESETS = {
+    "base": dict(vocab_size=32000, d_model=512, layers=6, heads=8, ffn=2048),  # Vaswani et al. base
+    "small": dict(vocab_size=8000, d_model=256, layers=3, heads=4, ffn=1024),
+}
+PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks (datasheets)
+
+
+def build_models(preset: dict, device: torch.device):
+    """The two models with identical sizes: post-norm, ReLU, sinusoidal positions, tied embeddings, dropout 0.1."""
+    torch.manual_seed(0)
+    ours = Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerConfig(
+        vocab_size=preset["vocab_size"], d_model=preset["d_model"], encoder_layers=preset["layers"],
+        decoder_layers=preset["layers"], encoder_attention_heads=preset["heads"],
+        decoder_attention_heads=preset["heads"], encoder_ffn_dim=preset["ffn"], decoder_ffn_dim=preset["ffn"],
+        dropout=0.1, max_position_embeddings=512,
+    ))
+    torch.manual_seed(0)
+    theirs = MarianMTModel(MarianConfig(
+        vocab_size=preset["vocab_size"], d_model=preset["d_model"], encoder_layers=preset["layers"],
+        decoder_layers=preset["layers"], encoder_attention_heads=preset["heads"],
+        decoder_attention_heads=preset["heads"], encoder_ffn_dim=preset["ffn"], decoder_ffn_dim=preset["ffn"],
+        activation_function="relu", scale_embedding=True, dropout=0.1, max_position_embeddings=512,
+        pad_token_id=0, eos_token_id=2, decoder_start_token_id=1, forced_eos_token_id=None,
+    ))
+    return {"ours": ours.to(device), "hf_marian": theirs.to(device)}
+
+
+def sync(device):
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def make_optimizer(model, device):
+    # fused AdamW: one kernel for all parameters (CUDA; recent torch also has a fused CPU kernel)
+    try:
+        return torch.optim.AdamW(model.parameters(), lr=1e-4, fused=True), True
+    except (RuntimeError, TypeError):
+        return torch.optim.AdamW(model.parameters(), lr=1e-4), False
+
+
+def training_batch(batch, length, vocab, device):
+    g = torch.Generator().manual_seed(batch * 1000 + length)
+    ids = torch.randint(4, vocab, (batch, length), generator=g)
+    labels = torch.randint(4, vocab, (batch, length), generator=g)
+    return {"input_ids": ids.to(device), "attention_mask": torch.ones_like(ids).to(device), "labels": labels.to(device)}
+
+
+def train_step_fn(model, optimizer, device, dtype):
+    def step(batch):
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            loss = model(**batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss  # no .item(): no host sync inside the step
+    return step
+
+
+def interleaved(fns: dict, reps: int, device, warmup: int = 1) -> dict:
+    """Median seconds per call of each fn, alternating which runs first in each repetition."""
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
+        sync(device)
+    times = {name: [] for name in fns}
+    names = list(fns)
+    for rep in range(reps):
+        for name in (names if rep % 2 == 0 else names[::-1]):
+            sync(device)
+            start = time.perf_counter()
+            fns[name]()
+            sync(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: {"median_s": statistics.median(t), "all_s": t} for name, t in times.items()}
+
+
+def peak_memory(fn, device):
+    if device.type != "cuda":
+        return None
+    torch.cuda.empty_cache()
+    torch.cuda.reset_peak_memory_stats()
+    fn()
+    sync(device)
+    return torch.cuda.max_memory_allocated() / 2**20
+
+
+def step_flops(step, batch) -> int:
+    with FlopCounterMode(display=False) as counter:
+        step(batch)
+    return counter.get_total_flops()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--train-shapes", default="64x128,128x32", help="comma-separated BATCHxLENGTH")
+    parser.add_argument("--gen-batch", type=int, default=64)
+    parser.add_argument("--src-len", type=int, default=32)
+    parser.add_argument("--new-tokens", type=int, default=32)
+    parser.add_argument("--beams", type=int, default=4, help="0 skips beam search")
+    parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU")
+    parser.add_argument("--compile", action="store_true",
+                        help="GPU: torch.compile our training step and greedy decoder step (CUDA graphs)")
+    parser.add_argument("--skip-train", action="store_true")
+    parser.add_argument("--skip-generate", action="store_true")
+    parser.add_argument("--out", default=None, help="JSON path (default bench/results/seq2seq-<preset>-<device>-<date>.json)")
+    args = parser.parse_args()
+
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+    preset = PRESETS[args.preset]
+    models = build_models(preset, device)
+    result = {
+        "benchmark": "seq2seq", "preset": args.preset, "sizes": preset, "args": vars(args),
+        "date": datetime.datetime.now().isoformat(timespec="seconds"), "device": device.type,
+        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "transformers": transformers.__version__,
+        "python": platform.python_version(), "dtype": str(dtype),
+        "params": {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()},
+        "train": [], "generate": [],
+    }
+
+    if not args.skip_train:
+        steps, fused = {}, {}
+        for name, model in models.items():
+            model.train()
+            optimizer, fused[name] = make_optimizer(model, device)
+            forward = model
+            if args.compile and name == "ours":
+                forward = torch.compile(model)
+            steps[name] = train_step_fn(forward, optimizer, device, dtype)
+        for shape in args.train_shapes.split(","):
+            batch_size, length = (int(x) for x in shape.lower().split("x"))
+            batch = training_batch(batch_size, length, preset["vocab_size"], device)
+            timing = interleaved({n: (lambda s=s: s(batch)) for n, s in steps.items()}, args.reps, device)
+            row = {"batch": batch_size, "length": length, "fused_adamw": fused}
+            for name, t in timing.items():
+                row[name] = {"tokens_per_s": 2 * batch_size * length / t["median_s"], **t,
+                             "peak_mem_mib": peak_memory(lambda: steps[name](batch), device)}
+            row["ratio_ours_over_hf"] = row["ours"]["tokens_per_s"] / row["hf_marian"]["tokens_per_s"]
+            flops = step_flops(steps["ours"], batch)
+            row["flops_per_step"] = flops
+            peak = next((v for k, v in PEAK_BF16_FLOPS.items() if k in result["device_name"]), None)
+            if device.type == "cuda" and peak:
+                for name in models:
+                    row[name]["mfu"] = flops / row[name]["median_s"] / peak
+            result["train"].append(row)
+            print(f"train B{batch_size}xL{length}: ours {row['ours']['tokens_per_s']:.0f} tok/s, "
+                  f"HF {row['hf_marian']['tokens_per_s']:.0f} tok/s, ratio {row['ratio_ours_over_hf']:.2f}", flush=True)
+        for model in models.values():
+            model.zero_grad(set_to_none=True)
+
+    if not args.skip_generate:
+        g = torch.Generator().manual_seed(1)
+        src = torch.randint(4, preset["vocab_size"], (args.gen_batch, args.src_len), generator=g).to(device)
+        mask = torch.ones_like(src)
+        for model in models.values():
+            model.eval()
+        if args.compile:
+            models["ours"].compile_greedy_step(mode="reduce-overhead" if device.type == "cuda" else "default")
+        searches = [("greedy", 1)] + ([(f"beam{args.beams}", args.beams)] if args.beams else [])
+        for search, beams in searches:
+            # eos_token_id=None: every row produces exactly new_tokens tokens, so both models do the same work
+            config = GenerationConfig(max_new_tokens=args.new_tokens, do_sample=False, num_beams=beams,
+                                      eos_token_id=None, pad_token_id=0, bos_token_id=1, decoder_start_token_id=1)
+
+            def run(model):
+                with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+                    return model.generate(src, attention_mask=mask, generation_config=config)
+
+            outputs = {name: run(m) for name, m in models.items()}
+            timing = interleaved({n: (lambda m=m: run(m)) for n, m in models.items()}, args.reps, device, warmup=0)
+            row = {"search": search, "batch": args.gen_batch, "src_len": args.src_len, "new_tokens": args.new_tokens}
+            for name, t in timing.items():
+                produced = outputs[name].shape[1] - 1
+                row[name] = {"tokens_per_s": args.gen_batch * produced / t["median_s"], "new_tokens": produced, **t,
+                             "peak_mem_mib": peak_memory(lambda: run(models[name]), device)}
+            row["ratio_ours_over_hf"] = row["ours"]["tokens_per_s"] / row["hf_marian"]["tokens_per_s"]
+            result["generate"].append(row)
+            print(f"generate {search} B{args.gen_batch}: ours {row['ours']['tokens_per_s']:.0f} tok/s, "
+                  f"HF {row['hf_marian']['tokens_per_s']:.0f} tok/s, ratio {row['ratio_ours_over_hf']:.2f}", flush=True)
+
+    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
+        f"seq2seq-{args.preset}-{device.type}-{datetime.date.today().isoformat()}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1))
+    out.with_suffix(".md").write_text(markdown(result))
+    print(markdown(result))
+    print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
+def mib(value) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
+def markdown(result: dict) -> str:
+    lines = [f"# seq2seq benchmark, preset `{result['preset']}` ({result['date']})", "",
+             f"device: {result['device']} ({result['device_name']}, {result['cpu_threads']} CPU threads), "
+             f"dtype {result['dtype']}, torch {result['torch']}, transformers {result['transformers']}, "
+             f"python {result['python']}; params ours {result['params']['ours']:,}, "
+             f"HF Marian {result['params']['hf_marian']:,}; reps {result['args']['reps']} (medians, interleaved)", "",
+             "| measurement | ours | HF Marian | ours / HF | peak MiB ours / HF | MFU ours / HF |",
+             "|---|---|---|---|---|---|"]
+    for row in result["train"]:
+        mfu = f"{row['ours'].get('mfu', float('nan')):.1%} / {row['hf_marian'].get('mfu', float('nan')):.1%}" \
+            if "mfu" in row["ours"] else "n/a"
+        lines.append(f"| train B{row['batch']}xL{row['length']} tokens/s | {row['ours']['tokens_per_s']:.0f} | "
+                     f"{row['hf_marian']['tokens_per_s']:.0f} | **{row['ratio_ours_over_hf']:.2f}** | "
+                     f"{mib(row['ours']['peak_mem_mib'])} / {mib(row['hf_marian']['peak_mem_mib'])} | {mfu} |")
+    for row in result["generate"]:
+        lines.append(f"| generate {row['search']} B{row['batch']} src{row['src_len']} +{row['new_tokens']} tokens/s | "
+                     f"{row['ours']['tokens_per_s']:.0f} | {row['hf_marian']['tokens_per_s']:.0f} | "
+                     f"**{row['ratio_ours_over_hf']:.2f}** | {mib(row['ours']['peak_mem_mib'])} / "
+                     f"{mib(row['hf_marian']['peak_mem_mib'])} | n/a |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
