@@ -308,7 +308,14 @@ def render_results_table(records: list[dict[str, Any]]) -> str:
              "|---|---|---|---|---|---|---|---|---|---|"]
     for record in records:
         fit_s = record.get("wall_time", {}).get("fit_s")
-        fit = f"{fit_s / 60:.1f} min" if fit_s is not None else "not trained here"
+        # --ckpt runs did not train here: show the training time the checkpoint recorded instead
+        trained_s = record.get("train", {}).get("train_time_s")
+        if fit_s is not None:
+            fit = f"{fit_s / 60:.1f} min"
+        elif trained_s is not None:
+            fit = f"{trained_s / 60:.1f} min (training time in the checkpoint)"
+        else:
+            fit = "not trained here"
         for test in record["tests"]:
             label, value = _main_value(record, test)
             lines.append(" | ".join([
