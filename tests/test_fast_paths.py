@@ -6,7 +6,7 @@ import torch
 from conftest import tiny_config
 
 from hf_seq2seq_vit import Seq2SeqTransformerForConditionalGeneration
-from hf_seq2seq_vit.models.seq2seq_transformer import modeling_seq2seq_transformer as modeling
+from hf_seq2seq_vit.models.seq2seq_transformer import generation_seq2seq_transformer as generation
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +32,13 @@ def trained(tokenizer, multi30k_pairs):
 def fast_calls(monkeypatch):
     """Counts how often generate() handed the search to StaticGreedyDecoder."""
     calls = []
-    original = modeling.StaticGreedyDecoder.generate
+    original = generation.StaticGreedyDecoder.generate
 
     def counted(self, *args, **kwargs):
         calls.append(self)
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(modeling.StaticGreedyDecoder, "generate", counted)
+    monkeypatch.setattr(generation.StaticGreedyDecoder, "generate", counted)
     return calls
 
 
@@ -91,7 +91,7 @@ def test_fast_greedy_stops_when_every_row_has_finished(trained, fast_calls):
 def test_full_width_step_for_compilation_gives_the_same_tokens(trained):
     model, ids, mask = trained
     expected = generic(model, ids, attention_mask=mask, max_new_tokens=15, eos_token_id=None)
-    decoder = modeling.StaticGreedyDecoder(model, ids, mask, max_new_tokens=15, eos_token_id=None, full_width=True)
+    decoder = generation.StaticGreedyDecoder(model, ids, mask, max_new_tokens=15, eos_token_id=None, full_width=True)
     assert torch.equal(decoder.generate(), expected)
 
 

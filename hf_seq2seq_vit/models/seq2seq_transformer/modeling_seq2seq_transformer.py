@@ -20,13 +20,12 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache, DynamicCache, EncoderDecoderCache
-from transformers.generation.stopping_criteria import EosTokenCriteria, MaxLengthCriteria
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
 from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_seq2seq_transformer import Seq2SeqTransformerConfig
-from .generation_seq2seq_transformer import StaticGreedyDecoder
+from .generation_seq2seq_transformer import StaticGreedyGenerationMixin
 
 # transformers 5.2x renamed the KV-cache argument and output field `past_key_values` to `cache` (the old name is
 # accepted until 5.40). We accept both and return the cache under the name this transformers version uses.
@@ -556,7 +555,9 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         )
 
 
-class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedModel, GenerationMixin):
+class Seq2SeqTransformerForConditionalGeneration(
+    Seq2SeqTransformerPreTrainedModel, StaticGreedyGenerationMixin, GenerationMixin
+):
     """The translator: encoder–decoder plus a linear projection to target-vocabulary logits; works with `generate()`.
 
     With `labels`, the decoder input is the labels shifted right behind `decoder_start_token_id` and the loss is
@@ -599,69 +600,6 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
-
-    # Plain greedy search inside `generate()` runs on `StaticGreedyDecoder` when that is exactly the same search;
-    # set to False on an instance to always use transformers' generic loop.
-    fast_greedy: bool = True
-    _greedy_step_compile_kwargs: dict | None = None
-
-    def compile_greedy_step(self, **compile_kwargs) -> None:
-        """Opt in: `torch.compile` the fixed-shape greedy decoder step used by `generate()` for plain greedy search.
-
-        On a GPU, `mode="reduce-overhead"` replays the step as a CUDA graph. The step is recompiled for every new
-        batch size, source length or `max_new_tokens`. Without arguments, `torch.compile`'s defaults apply.
-
-        Example (on a GPU)::
-
-            model.compile_greedy_step(mode="reduce-overhead")
-            model.generate(input_ids, attention_mask=mask, max_new_tokens=32)  # compiles, then replays the graph
-        """
-        self._greedy_step_compile_kwargs = dict(compile_kwargs)
-
-    def _static_greedy_applies(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus,
-                               streamer, model_kwargs) -> bool:
-        """True when `_sample` is plain greedy search that `StaticGreedyDecoder` reproduces exactly."""
-        cache = model_kwargs.get("cache", model_kwargs.get("past_key_values"))
-        return (
-            self.fast_greedy
-            and not self.training
-            and not generation_config.do_sample
-            and len(logits_processor) == 0  # no min length, repetition penalty, forced tokens, bad words, ...
-            and all(type(c) in (MaxLengthCriteria, EosTokenCriteria) for c in stopping_criteria)
-            and stopping_criteria.max_length is not None
-            and streamer is None
-            and not synced_gpus
-            and not generation_config.return_dict_in_generate  # scores, attentions, hidden states, the cache
-            and not getattr(generation_config, "is_assistant", False)
-            and (self.config._attn_implementation or "eager") == "sdpa"
-            and model_kwargs.get("use_cache", True)
-            and input_ids.shape[1] == 1  # only <s>: no decoder prompt
-            and model_kwargs.get("encoder_outputs") is not None
-            and model_kwargs.get("decoder_attention_mask") is None
-            and not model_kwargs.get("output_attentions") and not model_kwargs.get("output_hidden_states")
-            and (cache is None or (cache.get_seq_length() == 0 and not getattr(cache, "_is_user_defined", False)))
-        )
-
-    def _sample(self, input_ids, logits_processor, stopping_criteria, generation_config, synced_gpus=False,
-                streamer=None, **model_kwargs):
-        """transformers' greedy/sampling loop, or `StaticGreedyDecoder` for plain greedy search (same tokens)."""
-        if not self._static_greedy_applies(input_ids, logits_processor, stopping_criteria, generation_config,
-                                           synced_gpus, streamer, model_kwargs):
-            return super()._sample(input_ids, logits_processor, stopping_criteria, generation_config,
-                                   synced_gpus=synced_gpus, streamer=streamer, **model_kwargs)
-        eos = [c.eos_token_id for c in stopping_criteria if isinstance(c, EosTokenCriteria)]
-        pad = generation_config._pad_token_tensor
-        decoder = StaticGreedyDecoder(
-            self, None, model_kwargs.get("attention_mask"), stopping_criteria.max_length - input_ids.shape[1],
-            encoder_hidden_states=model_kwargs["encoder_outputs"].last_hidden_state,
-            eos_token_id=eos[0] if eos else None, pad_token_id=int(pad) if pad is not None else None,
-            full_width=self._greedy_step_compile_kwargs is not None,
-        )
-        if self._greedy_step_compile_kwargs is not None:
-            for buffer in decoder.keys + decoder.values:
-                torch._dynamo.mark_static_address(buffer)  # updated in place: CUDA graphs may keep its address
-            decoder.step_fn = torch.compile(decoder.step, **self._greedy_step_compile_kwargs)
-        return decoder.generate(input_ids)
 
     def forward(
         self,
