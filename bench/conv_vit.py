@@ -16,8 +16,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -26,33 +24,13 @@ import timm  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from timing import interleaved, sync  # noqa: E402  (bench/timing.py, beside this script)
 
 from hf_seq2seq_vit.models.conv_vit import ConvViTConfig, ConvViTForImageClassification  # noqa: E402
 
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12}
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def interleaved(fns: dict, reps: int, device, warmup: int = 1) -> dict:
-    """Median seconds per call of each fn, rotating which runs first in each repetition."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    sync(device)
-    times = {name: [] for name in fns}
-    names = list(fns)
-    for rep in range(reps):
-        for name in names[rep % len(names):] + names[: rep % len(names)]:
-            sync(device)
-            start = time.perf_counter()
-            fns[name]()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(t), "all_s": t} for name, t in times.items()}
 
 
 def logits_of(model, pixels):

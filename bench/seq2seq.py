@@ -18,8 +18,6 @@ import datetime
 import json
 import os
 import platform
-import statistics
-import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,6 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+from timing import interleaved, sync  # noqa: E402  (bench/timing.py, beside this script)
 from transformers import GenerationConfig, MarianConfig, MarianMTModel  # noqa: E402
 
 from hf_seq2seq_vit import Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration  # noqa: E402
@@ -58,10 +57,6 @@ def build_models(preset: dict, device: torch.device):
     return {"ours": ours.to(device), "hf_marian": theirs.to(device)}
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
 
 def make_optimizer(model, device):
     # fused AdamW: one kernel for all parameters (CUDA; recent torch also has a fused CPU kernel)
@@ -88,23 +83,6 @@ def train_step_fn(model, optimizer, device, dtype):
         return loss  # no .item(): no host sync inside the step
     return step
 
-
-def interleaved(fns: dict, reps: int, device, warmup: int = 1) -> dict:
-    """Median seconds per call of each fn, alternating which runs first in each repetition."""
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-        sync(device)
-    times = {name: [] for name in fns}
-    names = list(fns)
-    for rep in range(reps):
-        for name in (names if rep % 2 == 0 else names[::-1]):
-            sync(device)
-            start = time.perf_counter()
-            fns[name]()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
-    return {name: {"median_s": statistics.median(t), "all_s": t} for name, t in times.items()}
 
 
 def peak_memory(fn, device):
