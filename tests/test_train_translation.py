@@ -191,3 +191,26 @@ def test_wandb_logger_offline_writes_its_run_files(tmp_path, one_thread):
     runs = list((tmp_path / "wandb").glob("offline-run-*"))
     assert len(runs) == 1 and list(runs[0].glob("run-*.wandb"))
     assert (runs[0] / "files" / "config.yaml").is_file() or (runs[0] / "files").is_dir()
+
+
+def test_lightning_ema_weight_averaging_saves_the_averaged_weights_and_exports_them(tmp_path):
+    # The model is built from the data module's tokenizer; Lightning's WeightAveraging builds it in its own setup
+    # hook, before the module's setup runs, so this also checks configure_model finds the tokenizer by itself.
+    config = tiny_config(tmp_path, max_epochs=1)
+    data = yaml.safe_load(config.read_text())
+    data["trainer"]["callbacks"].append({"class_path": "lightning.pytorch.callbacks.EMAWeightAveraging",
+                                         "init_args": {"decay": 0.9}})
+    config.write_text(yaml.safe_dump(data))
+    run_cli("fit", "--config", config)
+    checkpoint = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    averaged, current = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert set(averaged) == set(current) and checkpoint["global_step"] > 10
+    name = "model.model.encoder.layers.0.ffn.fc1.weight"
+    assert name in averaged and not torch.equal(averaged[name], current[name])
+
+    from hf_seq2seq_vit.export import export_checkpoint, load_exported
+
+    export_checkpoint(tmp_path / "checkpoints" / "last.ckpt", tmp_path / "exported")
+    model, _ = load_exported(tmp_path / "exported")
+    exported = model.state_dict()[name.removeprefix("model.")]
+    assert torch.equal(exported, averaged[name])  # the published weights are the averaged ones

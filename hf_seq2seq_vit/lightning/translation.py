@@ -85,7 +85,12 @@ class TranslationModule(L.LightningModule):
             self.configure_model()
 
     def setup(self, stage: str) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
+        self._adopt_datamodule_tokenizer()
+
+    def _adopt_datamodule_tokenizer(self) -> None:
+        # Also called from configure_model: callbacks such as Lightning's WeightAveraging build the model in their
+        # own setup hook, which the Trainer runs before this module's setup.
+        datamodule = getattr(self._trainer, "datamodule", None)
         if getattr(datamodule, "tokenizer", None) is not None:
             self.tokenizer = datamodule.tokenizer
             self.data_info = {"dataset": datamodule.dataset, "src_lang": datamodule.src_lang,
@@ -95,6 +100,7 @@ class TranslationModule(L.LightningModule):
 
     def configure_model(self) -> None:
         if self.model is None:
+            self._adopt_datamodule_tokenizer()
             if self.hparams.pretrained:
                 self.model = Seq2SeqTransformerForConditionalGeneration.from_pretrained(self.hparams.pretrained)
                 self.model.config.label_smoothing = self.hparams.label_smoothing
