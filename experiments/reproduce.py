@@ -149,7 +149,8 @@ def reproduce(
                   if key.startswith("val_")}
 
     with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
-        test_args = ["--ckpt_path", ckpt, "--trainer.logger=false", "--trainer.enable_progress_bar=false"]
+        # Not `enable_progress_bar=false`: Lightning refuses it when the config adds a RichProgressBar callback.
+        test_args = ["--ckpt_path", ckpt, "--trainer.logger=false"]
         data_defaults: dict[str, Any] = {}
         if task == "translation":
             # The checkpoint's own tokenizer, whatever tokenizer_dir the config names (or whether it exists).

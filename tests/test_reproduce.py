@@ -70,8 +70,11 @@ def test_reproduce_end_to_end_on_a_tiny_multi30k_run(tmp_path, monkeypatch):
     config = yaml.safe_load((REPO / "configs" / "cpu" / "multi30k_en_de_cpu.yaml").read_text())
     out = tmp_path / "run"
     config["trainer"].update(default_root_dir=str(out), max_epochs=1, limit_train_batches=4, limit_val_batches=1,
-                             limit_test_batches=1, enable_progress_bar=False, logger=False, max_time=None)
-    config["trainer"]["callbacks"] = config["trainer"]["callbacks"][:1]  # the ModelCheckpoint; no logger for LR
+                             limit_test_batches=1, logger=False, max_time=None)
+    # The ModelCheckpoint (no logger for the LR monitor) and, as in the GPU configs, a RichProgressBar: the test
+    # runs must not switch the progress bar off then (Lightning refuses that combination).
+    config["trainer"]["callbacks"] = config["trainer"]["callbacks"][:1] + [
+        {"class_path": "lightning.pytorch.callbacks.RichProgressBar"}]
     config["trainer"]["callbacks"][0]["init_args"]["dirpath"] = str(out / "checkpoints")
     config["model"]["init_args"].update(d_model=32, encoder_layers=1, decoder_layers=1, ffn_dim=64,
                                         max_generation_length=12, num_beams=2)
