@@ -118,8 +118,8 @@ class StaticGreedyDecoder:
         """Next-token logits (B, V) after reading `tokens` (B,) at target position t."""
         decoder = self.decoder
         x = decoder.embed_tokens(tokens[:, None]) * decoder.embed_scale + decoder.embed_positions(
-            self.positions[t].view(1) if self.full_width else self.positions[t : t + 1]
-        )  # (B, 1, D); dropout is the identity in eval mode
+            t.view(1) if self.full_width else self.positions[t : t + 1]  # position ids: t itself
+        )  # (B, 1, D); dropout is the identity in eval mode (no `positions[t]`: torch 2.11's compile rejects it)
         for i, layer in enumerate(decoder.layers):
             x, = layer.self_attn_block(x, lambda h: self.self_attention(i, layer, h, t))
             x, = layer.encoder_attn_block(x, lambda h: self.cross_attention(i, layer, h))
