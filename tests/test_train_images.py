@@ -88,7 +88,7 @@ def test_mixup_cutmix_trains_on_soft_targets_and_the_loss_decreases():
     data = tiny_data(mixup_alpha=0.8, cutmix_alpha=1.0, batch_size=10)
     module = ImageClassificationModule(model_config=TINY_MODEL, learning_rate=3e-3, label_smoothing=0.1)
     record = RecordBatches()
-    trainer(max_epochs=20, callbacks=[record], limit_val_batches=0).fit(module, datamodule=data)
+    trainer(max_epochs=40, callbacks=[record], limit_val_batches=0).fit(module, datamodule=data)
 
     labels = record.labels[0]
     assert labels.shape == (10, 10) and labels.is_floating_point()  # Mixup/CutMix turned labels into probabilities
@@ -96,6 +96,8 @@ def test_mixup_cutmix_trains_on_soft_targets_and_the_loss_decreases():
     assert (labels.max(-1).values < 1).all()  # mixed: no row is one-hot
     steps = len(record.losses) // 4
     first, last = sum(record.losses[:steps]) / steps, sum(record.losses[-steps:]) / steps
+    # Measured (40 epochs, seed 0): 2.24 -> 1.99 (torch 2.14) and 2.26 -> 1.99 (torch 2.11, timm 1.0.31); after
+    # only 20 epochs the drop under torch 2.11 was 0.09, so the run is this long on purpose.
     assert last < first - 0.1, (first, last)
 
 
