@@ -179,3 +179,17 @@ def test_bad_configs_fail_at_setup_with_a_clear_message():
         trainer(max_epochs=1).fit(module, datamodule=tiny_data())
     with pytest.raises(ValueError, match=r"batch_size=9 must be even when Mixup/CutMix is on"):
         tiny_data(batch_size=9, mixup_alpha=0.8)
+
+
+def test_starting_from_a_pretrained_folder_loads_its_weights_in_training_mode(tmp_path):
+    from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification
+
+    torch.manual_seed(0)
+    pretrained = ConvViTForImageClassification(ConvViTConfig(**TINY_MODEL, drop_path_rate=0.1))
+    pretrained.save_pretrained(tmp_path)
+    module = ImageClassificationModule(pretrained_model=str(tmp_path))
+    # from_pretrained hands back an eval-mode model and Lightning keeps each module's mode: without the switch,
+    # fine-tuning would silently run without dropout and drop-path.
+    assert all(sub.training for sub in module.model.modules())
+    for name, tensor in pretrained.state_dict().items():
+        assert torch.equal(module.model.state_dict()[name], tensor), name

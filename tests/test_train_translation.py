@@ -214,3 +214,14 @@ def test_lightning_ema_weight_averaging_saves_the_averaged_weights_and_exports_t
     model, _ = load_exported(tmp_path / "exported")
     exported = model.state_dict()[name.removeprefix("model.")]
     assert torch.equal(exported, averaged[name])  # the published weights are the averaged ones
+
+
+def test_starting_from_a_pretrained_folder_loads_its_weights_and_trains_with_dropout(tmp_path, tiny_seq2seq):
+    tiny_seq2seq.save_pretrained(tmp_path)
+    module = TranslationModule(pretrained=str(tmp_path), label_smoothing=0.2)
+    # from_pretrained hands back an eval-mode model and Lightning keeps each module's mode: fine-tuning would then
+    # run without dropout, so the module switches it to training mode.
+    assert module.model.training and all(sub.training for sub in module.model.modules())
+    assert module.model.config.label_smoothing == 0.2
+    for name, tensor in tiny_seq2seq.state_dict().items():
+        assert torch.equal(module.model.state_dict()[name], tensor), name

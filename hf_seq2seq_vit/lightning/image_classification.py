@@ -66,6 +66,7 @@ class ImageClassificationModule(LightningModule):
         overrides = dict(model_config or {})
         if pretrained_model:
             self.model = ConvViTForImageClassification.from_pretrained(pretrained_model, **overrides)
+            self.model.train()  # from_pretrained returns eval mode and Lightning keeps it: no dropout / drop-path
         else:
             config = ConvViTConfig.from_preset(preset, **overrides) if preset else ConvViTConfig(**overrides)
             self.model = ConvViTForImageClassification(config)

@@ -103,6 +103,7 @@ class TranslationModule(L.LightningModule):
             self._adopt_datamodule_tokenizer()
             if self.hparams.pretrained:
                 self.model = Seq2SeqTransformerForConditionalGeneration.from_pretrained(self.hparams.pretrained)
+                self.model.train()  # from_pretrained returns eval mode, and Lightning keeps modules' modes: dropout on
                 self.model.config.label_smoothing = self.hparams.label_smoothing
             else:
                 if self.hparams.vocab_size is None:
