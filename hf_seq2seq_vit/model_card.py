@@ -1,10 +1,11 @@
 """Write the ``README.md`` model card of an exported model from what its checkpoint recorded.
 
-The card is a template of ``model_cards/`` filled by ``huggingface_hub.ModelCard.from_template`` (Jinja2). Its YAML
-header is Hub metadata built with ``ModelCardData``: license, language, datasets, metrics, ``pipeline_tag``,
-``library_name`` and a ``model-index`` holding the checkpoint's measured scores. Every number comes from the
-checkpoint (``hf_eval_results``, ``hf_train_info``, ``hyper_parameters``); with no evaluation recorded the card says
-so and the ``model-index`` is left out, never filled with a guess.
+The card is a template of ``model_cards/`` (inside the package, so wheels carry it; the repository's top-level
+``model_cards`` links there) filled by ``huggingface_hub.ModelCard.from_template`` (Jinja2). Its YAML header is Hub
+metadata built with ``ModelCardData``: license, language, datasets, metrics, ``pipeline_tag``, ``library_name`` and
+a ``model-index`` holding the checkpoint's measured scores. Every number comes from the checkpoint
+(``hf_eval_results``, ``hf_train_info``, ``hyper_parameters``); with no evaluation recorded the card says so and the
+``model-index`` is left out, never filled with a guess.
 
 Example::
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[1] / "model_cards"
+TEMPLATES_DIR = Path(__file__).resolve().parent / "model_cards"  # shipped in the wheel; ./model_cards links here
 TEMPLATES = {"translation": "translation.md", "image-classification": "image_classification.md"}
 MAIN_METRIC = {"translation": "bleu", "image-classification": "accuracy"}
 
@@ -169,8 +170,8 @@ def build_model_card(
     template = Path(template_path) if template_path else TEMPLATES_DIR / TEMPLATES[task]
     if not template.is_file():
         raise FileNotFoundError(
-            f"Model card template {template} is missing; it ships in the repository's model_cards/ folder "
-            "(run from a source checkout or an editable install, or pass template_path=...)"
+            f"Model card template {template} is missing; it ships inside the package (hf_seq2seq_vit/model_cards/): "
+            "reinstall hf-seq2seq-vit, or pass template_path=... to use your own Jinja2 template"
         )
     return ModelCard.from_template(
         card_data,
