@@ -15,7 +15,7 @@ from hf_seq2seq_vit import (
     Seq2SeqTransformerForConditionalGeneration,
     Seq2SeqTransformerModel,
 )
-from hf_seq2seq_vit.models.seq2seq_transformer.modeling_seq2seq_transformer import (
+from hf_seq2seq_vit.models.seq2seq_transformer.layers_seq2seq_transformer import (
     Seq2SeqTransformerAttention,
     sinusoidal_table,
 )
