@@ -56,41 +56,88 @@ def pixels() -> torch.Tensor:
 # ------------------------------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "field, value",
-    [
-        ("stem_type", "vgg"),
-        ("pooling", "max"),
-        ("position_embedding_type", "sinusoidal"),
-        ("num_attention_heads", 5),  # 32 is not divisible by 5
-        ("hidden_size", 0),
-        ("image_size", -32),
-        ("image_size", [32]),
-        ("drop_path_rate", 1.5),
-        ("hidden_dropout_prob", -0.1),
-        ("mlp_ratio", 0),
-        ("stem_strides", [2, 2]),  # three stem convs need three strides
-        ("stem_channels", []),
-        ("stem_kernel_size", 2),
-        ("hidden_act", "not_an_activation"),
-        ("num_channels", 0),
-    ],
-)
-def test_invalid_config_value_raises_value_error_naming_the_field(field, value):
+INVALID_ARCHITECTURES = [
+    ("stem_type", "vgg"),
+    ("pooling", "max"),
+    ("position_embedding_type", "sinusoidal"),
+    ("num_attention_heads", 5),  # 32 is not divisible by 5
+    ("hidden_size", 0),
+    ("image_size", -32),
+    ("image_size", [32]),
+    ("drop_path_rate", 1.5),
+    ("hidden_dropout_prob", -0.1),
+    ("mlp_ratio", 0),
+    ("stem_strides", [2, 2]),  # three stem convs need three strides
+    ("stem_channels", []),
+    ("stem_kernel_size", 2),
+    ("hidden_act", "not_an_activation"),
+    ("num_channels", 0),
+]
+
+
+@pytest.mark.parametrize("field, value", INVALID_ARCHITECTURES)
+def test_any_well_typed_value_is_accepted_by_the_config_and_refused_by_the_model(field, value):
+    # at construction, as transformers configs allow (ViTConfig(hidden_size=37) with 12 heads builds)
+    config = tiny_conv_vit_config(**{field: value})
+    assert getattr(config, field) == value
+    with pytest.raises(ValueError, match=rf"ConvViTConfig\.{field}=.*is invalid: expected"):
+        ConvViTForImageClassification(config)
+    # and as an attribute of a valid config; the bare model checks too
+    config = tiny_conv_vit_config()
+    setattr(config, field, value)
+    assert getattr(config, field) == value
+    with pytest.raises(ValueError, match=rf"ConvViTConfig\.{field}=.*is invalid: expected"):
+        ConvViTModel(config)
     with pytest.raises(ValueError, match=rf"ConvViTConfig\.{field}="):
+        config.check_architecture()
+
+
+def test_common_properties_can_be_set_and_survive_save_and_load(tmp_path):
+    # what transformers' own config tests do: set each common property at construction and as an attribute
+    for index, name in enumerate(["hidden_size", "num_attention_heads", "num_hidden_layers"]):
+        assert getattr(ConvViTConfig(**{name: index}), name) == index
+        config = ConvViTConfig()
+        setattr(config, name, index)
+        assert getattr(config, name) == index
+    config = ConvViTConfig(hidden_size=37)  # the default 6 heads do not divide 37: fine for a config
+    config.save_pretrained(tmp_path)
+    restored = ConvViTConfig.from_pretrained(tmp_path)
+    assert restored.hidden_size == 37 and restored.num_attention_heads == 6
+    restored.num_attention_heads = 1
+    assert ConvViTModel(restored).config.num_attention_heads == 1  # now buildable
+
+
+@pytest.mark.parametrize("field, value", [("hidden_size", "32"), ("stem_channels", "16,32"), ("qkv_bias", "yes")])
+def test_a_value_of_the_wrong_type_is_refused_when_set_naming_the_field(field, value):
+    from huggingface_hub.errors import StrictDataclassFieldValidationError
+
+    with pytest.raises(StrictDataclassFieldValidationError, match=rf"field '{field}'"):
         tiny_conv_vit_config(**{field: value})
+    config = tiny_conv_vit_config()
+    with pytest.raises(StrictDataclassFieldValidationError, match=rf"field '{field}'"):
+        setattr(config, field, value)
 
 
 def test_patch_stem_needs_patch_size_dividing_image_size():
     with pytest.raises(ValueError, match=r"ConvViTConfig\.patch_size=5"):
-        tiny_conv_vit_config(stem_type="patch", patch_size=5)
+        tiny_model(stem_type="patch", patch_size=5)
 
 
 def test_unknown_timm_backbone_raises_value_error():
     with pytest.raises(ValueError, match=r"ConvViTConfig\.timm_backbone='no_such_net'"):
-        tiny_conv_vit_config(stem_type="timm", timm_backbone="no_such_net")
+        tiny_model(stem_type="timm", timm_backbone="no_such_net")
     with pytest.raises(ValueError, match=r"ConvViTConfig\.timm_backbone=None"):
-        tiny_conv_vit_config(stem_type="timm")
+        tiny_model(stem_type="timm")
+
+
+def test_auto_classes_build_conv_vit_from_a_config():
+    from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
+    sizes = {key: value for key, value in tiny_conv_vit_config().to_dict().items() if key != "model_type"}
+    config = AutoConfig.for_model("conv_vit", **sizes)
+    assert isinstance(config, ConvViTConfig)
+    assert type(AutoModel.from_config(config)) is ConvViTModel
+    assert type(AutoModelForImageClassification.from_config(config)) is ConvViTForImageClassification
 
 
 def test_presets_give_the_documented_token_grids():

@@ -5,10 +5,18 @@ The classes are registered for the transformers Auto classes' remote code: ``sav
 writes an ``auto_map``, so a folder (or Hub repo) loads with ``trust_remote_code=True`` without this package.
 """
 
+from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+
 from .configuration_conv_vit import PRESETS, ConvViTConfig
 from .image_processing_conv_vit import CIFAR10_MEAN, CIFAR10_STD, ConvViTImageProcessor
 from .modeling_conv_vit import ConvViTForImageClassification, ConvViTModel, ConvViTPreTrainedModel
 
+# In-process: the Auto classes map model_type "conv_vit" to these classes.
+AutoConfig.register(ConvViTConfig.model_type, ConvViTConfig, exist_ok=True)
+AutoModel.register(ConvViTConfig, ConvViTModel, exist_ok=True)
+AutoModelForImageClassification.register(ConvViTConfig, ConvViTForImageClassification, exist_ok=True)
+
+# Saved folders: copy the code files next to the weights and write an `auto_map` (remote code).
 ConvViTConfig.register_for_auto_class()
 ConvViTModel.register_for_auto_class("AutoModel")
 ConvViTForImageClassification.register_for_auto_class("AutoModelForImageClassification")

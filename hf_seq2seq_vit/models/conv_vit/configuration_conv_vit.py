@@ -7,10 +7,9 @@ convolutions with stride 2, each followed by BatchNorm and GELU, then a 1×1 con
 This file is copied next to the weights by ``save_pretrained`` (remote code), so it imports only transformers.
 """
 
-from __future__ import annotations
-
 from typing import Any
 
+from huggingface_hub.dataclasses import strict
 from transformers import PreTrainedConfig
 from transformers.activations import ACT2FN
 
@@ -62,40 +61,44 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
+@strict(accept_kwargs=True)
 class ConvViTConfig(PreTrainedConfig):
-    """Configuration of :class:`ConvViTModel` and :class:`ConvViTForImageClassification`.
+    r"""Sizes and switches of a [`ConvViTModel`] / [`ConvViTForImageClassification`].
+
+    A strict dataclass, like every transformers 5 config: each field has a type, checked when it is set (at
+    construction or later as an attribute), but any well-typed value is accepted, as transformers configs accept
+    e.g. a `num_attention_heads` that does not divide `hidden_size`. Whether the values make a buildable model is
+    checked by [`~ConvViTConfig.check_architecture`] when a model is built from the config (as `ViTModel` checks its
+    heads when it is built), with a `ValueError` that names the field and the allowed values.
 
     Args:
-        image_size: input resolution the position embeddings are made for; an int or ``[height, width]``.
+        image_size: input resolution the position embeddings are made for; an int or `[height, width]`.
         num_channels: channels of the input images (3 for RGB).
-        stem_type: ``"conv"`` (stacked 3×3 convs + BN + GELU, then a 1×1 projection), ``"patch"`` (one
-            ``patch_size`` × ``patch_size`` convolution with equal stride, as in the original ViT) or ``"timm"``
-            (a timm CNN, built with random weights, whose feature map is projected to ``hidden_size``).
-        stem_channels: output channels of each 3×3 conv of the conv stem.
+        stem_type: `"conv"` (stacked 3×3 convs + BN + GELU, then a 1×1 projection), `"patch"` (one
+            `patch_size` × `patch_size` convolution with equal stride, as in the original ViT) or `"timm"`
+            (a timm CNN, built with random weights, whose feature map is projected to `hidden_size`).
+        stem_channels: output channels of each 3×3 conv of the conv stem (default `[48, 96, 192, 384]`).
         stem_strides: stride of each conv of the conv stem; defaults to 2 for every conv.
         stem_kernel_size: kernel size of the conv stem's convolutions (odd; padding keeps "same" alignment).
         patch_size: patch size of the patchify stem.
-        timm_backbone: timm model name used when ``stem_type="timm"`` (e.g. ``"resnet10t"``); never downloaded.
+        timm_backbone: timm model name used when `stem_type="timm"` (e.g. `"resnet10t"`); never downloaded.
         timm_out_index: which feature level of the timm backbone feeds the transformer (negative counts from the
             last level).
         hidden_size, num_hidden_layers, num_attention_heads: transformer width, depth and heads.
-        mlp_ratio: width of the MLP hidden layer relative to ``hidden_size``.
-        hidden_act: activation of the MLP (a ``torch.nn`` name understood by transformers' ``ACT2CLS``).
+        mlp_ratio: width of the MLP hidden layer relative to `hidden_size`.
+        hidden_act: activation of the MLP (a name understood by transformers' `ACT2FN`).
         hidden_dropout_prob: dropout after the embeddings, inside the MLP and after the attention projection.
         attention_probs_dropout_prob: dropout on the attention probabilities.
-        drop_path_rate: stochastic depth rate of the last block; block ``i`` uses ``rate * i / (L - 1)``.
+        drop_path_rate: stochastic depth rate of the last block; block `i` uses `rate * i / (L - 1)`.
         classifier_dropout_prob: dropout before the classification head.
         qkv_bias: whether the query/key/value projection has a bias.
         layer_norm_eps: epsilon of the LayerNorms.
-        pooling: ``"cls"`` (a learned class token) or ``"mean"`` (average of all tokens, no class token).
-        position_embedding_type: ``"learned"`` (absolute, resampled bicubically for other resolutions when
-            ``interpolate_pos_encoding=True``) or ``"none"``.
+        pooling: `"cls"` (a learned class token) or `"mean"` (average of all tokens, no class token).
+        position_embedding_type: `"learned"` (absolute, resampled bicubically for other resolutions when
+            `interpolate_pos_encoding=True`) or `"none"`.
         initializer_range: standard deviation of the truncated normal used for linear layers and embeddings.
 
-    Invalid values raise ``ValueError`` naming the field and the allowed values.
-
-    Example::
-
+    Example:
         >>> from hf_seq2seq_vit import ConvViTConfig
         >>> config = ConvViTConfig(image_size=32, stem_channels=[16, 32, 64], hidden_size=32, num_hidden_layers=2,
         ...                        num_attention_heads=4, num_labels=10)
@@ -103,82 +106,61 @@ class ConvViTConfig(PreTrainedConfig):
         [2, 2, 2]
         >>> ConvViTConfig.from_preset("cifar10").hidden_size
         256
+        >>> config.num_attention_heads = 5  # accepted here; building a model from it raises a clear ValueError
     """
 
     model_type = "conv_vit"
 
-    def __init__(
-        self,
-        image_size: int | list[int] = 224,
-        num_channels: int = 3,
-        stem_type: str = "conv",
-        stem_channels: list[int] | None = None,
-        stem_strides: list[int] | None = None,
-        stem_kernel_size: int = 3,
-        patch_size: int = 16,
-        timm_backbone: str | None = None,
-        timm_out_index: int = -1,
-        hidden_size: int = 384,
-        num_hidden_layers: int = 11,
-        num_attention_heads: int = 6,
-        mlp_ratio: float = 4.0,
-        hidden_act: str = "gelu",
-        hidden_dropout_prob: float = 0.0,
-        attention_probs_dropout_prob: float = 0.0,
-        drop_path_rate: float = 0.0,
-        classifier_dropout_prob: float = 0.0,
-        qkv_bias: bool = True,
-        layer_norm_eps: float = 1e-6,
-        pooling: str = "cls",
-        position_embedding_type: str = "learned",
-        initializer_range: float = 0.02,
-        **kwargs: Any,
-    ):
-        self.image_size = list(image_size) if isinstance(image_size, (list, tuple)) else image_size
-        self.num_channels = num_channels
-        self.stem_type = stem_type
-        self.stem_channels = list(stem_channels) if stem_channels is not None else [48, 96, 192, 384]
-        self.stem_strides = list(stem_strides) if stem_strides is not None else [2] * len(self.stem_channels)
-        self.stem_kernel_size = stem_kernel_size
-        self.patch_size = patch_size
-        self.timm_backbone = timm_backbone
-        self.timm_out_index = timm_out_index
-        self.hidden_size = hidden_size
-        self.num_hidden_layers = num_hidden_layers
-        self.num_attention_heads = num_attention_heads
-        self.mlp_ratio = mlp_ratio
-        self.hidden_act = hidden_act
-        self.hidden_dropout_prob = hidden_dropout_prob
-        self.attention_probs_dropout_prob = attention_probs_dropout_prob
-        self.drop_path_rate = drop_path_rate
-        self.classifier_dropout_prob = classifier_dropout_prob
-        self.qkv_bias = qkv_bias
-        self.layer_norm_eps = layer_norm_eps
-        self.pooling = pooling
-        self.position_embedding_type = position_embedding_type
-        self.initializer_range = initializer_range
-        super().__init__(**kwargs)
-        self._validate()
+    image_size: int | list[int] | tuple[int, ...] = 224
+    num_channels: int = 3
+    stem_type: str = "conv"
+    stem_channels: list[int] | tuple[int, ...] | None = None
+    stem_strides: list[int] | tuple[int, ...] | None = None
+    stem_kernel_size: int = 3
+    patch_size: int = 16
+    timm_backbone: str | None = None
+    timm_out_index: int = -1
+    hidden_size: int = 384
+    num_hidden_layers: int = 11
+    num_attention_heads: int = 6
+    mlp_ratio: float | int = 4.0
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float | int = 0.0
+    attention_probs_dropout_prob: float | int = 0.0
+    drop_path_rate: float | int = 0.0
+    classifier_dropout_prob: float | int = 0.0
+    qkv_bias: bool = True
+    layer_norm_eps: float | int = 1e-6
+    pooling: str = "cls"
+    position_embedding_type: str = "learned"
+    initializer_range: float | int = 0.02
+
+    def __post_init__(self, **kwargs):
+        # JSON has no tuples: store lists so that save → load gives an equal config
+        if isinstance(self.image_size, tuple):
+            self.image_size = list(self.image_size)
+        self.stem_channels = list(self.stem_channels) if self.stem_channels is not None else [48, 96, 192, 384]
+        self.stem_strides = list(self.stem_strides) if self.stem_strides is not None else [2] * len(self.stem_channels)
+        super().__post_init__(**kwargs)
 
     # ----------------------------------------------------------------------------------------------------------------
     @property
     def image_height_width(self) -> tuple[int, int]:
-        """``image_size`` as a ``(height, width)`` pair."""
+        """`image_size` as a `(height, width)` pair."""
         if isinstance(self.image_size, (list, tuple)):
             return int(self.image_size[0]), int(self.image_size[1])
         return int(self.image_size), int(self.image_size)
 
     @property
     def intermediate_size(self) -> int:
-        """Hidden width of the MLP (``hidden_size * mlp_ratio``)."""
+        """Hidden width of the MLP (`hidden_size * mlp_ratio`)."""
         return int(self.hidden_size * self.mlp_ratio)
 
     @classmethod
-    def from_preset(cls, name: str, **overrides: Any) -> ConvViTConfig:
-        """Build a named preset (``"cifar10"``, ``"cifar10-patch"``, ``"imagenet"``), with fields overridden.
+    def from_preset(cls, name: str, **overrides: Any) -> "ConvViTConfig":
+        """Build a named preset (`"cifar10"`, `"cifar10-patch"`, `"imagenet"`), with fields overridden.
 
-        Example::
-
+        Example:
             >>> ConvViTConfig.from_preset("imagenet", num_labels=10).image_size
             224
         """
@@ -187,7 +169,18 @@ class ConvViTConfig(PreTrainedConfig):
         return cls(**{**PRESETS[name], **overrides})
 
     # ----------------------------------------------------------------------------------------------------------------
-    def _validate(self) -> None:
+    def check_architecture(self) -> None:
+        """Raise a `ValueError` naming the field and the allowed values if no model can be built from this config.
+
+        Called by the ConvViT models when they are built (the types were already checked when the fields were set).
+
+        Example:
+            >>> config = ConvViTConfig(hidden_size=32, num_attention_heads=5)
+            >>> config.check_architecture()
+            Traceback (most recent call last):
+            ...
+            ValueError: ConvViTConfig.num_attention_heads=5 is invalid: expected a divisor of hidden_size=32.
+        """
         def fail(field: str, value: Any, expected: str) -> None:
             raise ValueError(f"ConvViTConfig.{field}={value!r} is invalid: expected {expected}.")
 
@@ -207,7 +200,7 @@ class ConvViTConfig(PreTrainedConfig):
                 fail(field, value, "a number in [0, 1)")
 
         size = self.image_size
-        if isinstance(size, list):
+        if isinstance(size, (list, tuple)):
             if len(size) != 2 or not all(is_int(s) and s > 0 for s in size):
                 fail("image_size", size, "a positive integer or [height, width] of positive integers")
         elif not is_int(size) or size <= 0:
@@ -258,9 +251,9 @@ class ConvViTConfig(PreTrainedConfig):
                 fail("timm_backbone", self.timm_backbone, "a timm model name when stem_type='timm'")
             if not is_int(self.timm_out_index):
                 fail("timm_out_index", self.timm_out_index, "an integer feature level")
-            try:  # timm is needed only by this stem; check the name early, at configuration time.
+            try:  # timm's model zoo is needed only by this stem
                 import timm
-            except ImportError:  # the model raises a clear error when it is built
+            except ImportError:  # the stem raises a clear error asking to install timm
                 return
             if not timm.is_model(self.timm_backbone):
                 fail("timm_backbone", self.timm_backbone, "a model name known to timm (see timm.list_models())")

@@ -406,6 +406,12 @@ class ConvViTPreTrainedModel(PreTrainedModel):
     _no_split_modules = ["ConvViTLayer"]
     _supports_sdpa = True
 
+    def __init__(self, config: ConvViTConfig, *inputs, **kwargs):
+        # The config accepts any well-typed value (as transformers configs do); whether the values make a model is
+        # checked here, where the model is built, with an error naming the field and the allowed values.
+        config.check_architecture()
+        super().__init__(config, *inputs, **kwargs)
+
     def _init_weights(self, module: nn.Module) -> None:
         """ViT initialisation: truncated normal for linear layers and embeddings, He normal for convolutions.
 
