@@ -53,9 +53,11 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 
 import hf_seq2seq_vit  # noqa: F401  (registers our configs and models with the Auto classes)
 
-from .model_card import build_model_card, evaluation_rows
-from .models.conv_vit import ConvViTImageProcessor
-from .pipelines import TranslationPipeline
+from .contract import CheckpointContract
+from .errors import ExportError, HubExportError
+from ..model_card import build_model_card, evaluation_rows
+from ..models.conv_vit import ConvViTImageProcessor
+from ..pipelines import TranslationPipeline
 
 # task -> (model_type the task's checkpoints carry, Auto class that loads the exported folder)
 TASKS = {
@@ -79,14 +81,6 @@ __all__ = [
     "push_exported",
     "read_checkpoint",
 ]
-
-
-class ExportError(ValueError):
-    """A checkpoint or exported folder that cannot be exported or loaded; the message says what to do."""
-
-
-class HubExportError(RuntimeError):
-    """Pushing an exported folder to the Hub failed (network, token, repo name)."""
 
 
 # ------------------------------------------------------------------------------------------------- reading a checkpoint
@@ -121,14 +115,8 @@ def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> dict[st
         ) from error
     if not isinstance(checkpoint, dict) or "state_dict" not in checkpoint:
         raise ExportError(f"{str(path)!r} is not a Lightning checkpoint (no 'state_dict' entry)")
-    found = checkpoint.get("hf_task")
-    if found is None:
-        raise ExportError(
-            f"{str(path)!r} has no 'hf_task' entry, so it was not written by TranslationModule or "
-            "ImageClassificationModule (their on_save_checkpoint adds hf_task, hf_config, ...); re-save it with them"
-        )
-    if found not in TASKS:
-        raise ExportError(f"{str(path)!r} has hf_task={found!r}; export supports {sorted(TASKS)}")
+    contract = CheckpointContract.read(checkpoint, source=repr(str(path)))
+    found = contract.task
     if task is not None and found != task:
         raise ExportError(
             f"{str(path)!r} is an {found!r} checkpoint but --task {task} was asked; drop --task or pass the "
@@ -523,6 +511,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())
