@@ -87,7 +87,7 @@ class StaticGreedyDecoder:
         self.positions = torch.arange(length, device=encoder_hidden_states.device)
         self.step_fn = self.step
 
-    def self_attention(self, i: int, layer, x: torch.Tensor, t: int | torch.Tensor) -> tuple[torch.Tensor]:
+    def self_attention(self, i: int, layer, x: torch.Tensor, t: int | torch.Tensor) -> torch.Tensor:
         attn = layer.self_attn
         batch = x.shape[0]
         qkv = nn.functional.linear(x, *self.qkv[i]).view(batch, 1, 3, attn.num_heads, attn.head_dim)
@@ -102,9 +102,9 @@ class StaticGreedyDecoder:
             values[:, :, t : t + 1] = value
             keys, values, mask = keys[:, :, : t + 1], values[:, :, : t + 1], None
         output = nn.functional.scaled_dot_product_attention(query, keys, values, attn_mask=mask, scale=attn.scaling)
-        return (attn.out_proj(output.transpose(1, 2).reshape(batch, 1, -1)),)
+        return attn.out_proj(output.transpose(1, 2).reshape(batch, 1, -1))
 
-    def cross_attention(self, i: int, layer, x: torch.Tensor) -> tuple[torch.Tensor]:
+    def cross_attention(self, i: int, layer, x: torch.Tensor) -> torch.Tensor:
         attn = layer.encoder_attn
         batch = x.shape[0]
         query = attn.q_proj(x).view(batch, 1, attn.num_heads, attn.head_dim).transpose(1, 2)  # (B, H, 1, Dh)
@@ -112,7 +112,7 @@ class StaticGreedyDecoder:
         output = nn.functional.scaled_dot_product_attention(
             query, key, value, attn_mask=self.cross_mask, scale=attn.scaling
         )
-        return (attn.out_proj(output.transpose(1, 2).reshape(batch, 1, -1)),)
+        return attn.out_proj(output.transpose(1, 2).reshape(batch, 1, -1))
 
     def step(self, tokens: torch.LongTensor, t: int | torch.Tensor) -> torch.Tensor:
         """Next-token logits (B, V) after reading `tokens` (B,) at target position t."""
@@ -121,9 +121,10 @@ class StaticGreedyDecoder:
             t.view(1) if self.full_width else self.positions[t : t + 1]  # position ids: t itself
         )  # (B, 1, D); dropout is the identity in eval mode (no `positions[t]`: torch 2.11's compile rejects it)
         for i, layer in enumerate(decoder.layers):
-            x, = layer.self_attn_block(x, lambda h: self.self_attention(i, layer, h, t))
-            x, = layer.encoder_attn_block(x, lambda h: self.cross_attention(i, layer, h))
-            x, = layer.ffn_block(x, lambda h: (layer.ffn(h),))
+            attn, cross, ffn = layer.self_attn_block, layer.encoder_attn_block, layer.ffn_block
+            x = attn(x, self.self_attention(i, layer, attn.sublayer_input(x), t))
+            x = cross(x, self.cross_attention(i, layer, cross.sublayer_input(x)))
+            x = ffn(x, layer.ffn(ffn.sublayer_input(x)))
         if decoder.layer_norm is not None:
             x = decoder.layer_norm(x)
         return self.model.lm_head(x[:, 0])  # (B, V)

@@ -119,7 +119,6 @@ class Seq2SeqTransformerAttention(nn.Module):
         attention_mask: torch.Tensor | None = None,
         key_value_states: torch.Tensor | None = None,  # (B, S, D) encoder output for cross-attention
         cache: Cache | None = None,
-        output_attentions: bool = False,
         **kwargs,
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         is_cross_attention = key_value_states is not None
@@ -142,8 +141,10 @@ class Seq2SeqTransformerAttention(nn.Module):
                     cache.is_updated[self.layer_idx] = True
 
         implementation = self.config._attn_implementation or "eager"
-        if output_attentions:
-            implementation = "eager"  # only the eager kernel materialises the attention probabilities
+        if kwargs.get("output_attentions", self.config.output_attentions):
+            # Only the eager kernel materialises the attention probabilities. transformers' sdpa kernel would
+            # return None (with a warning); we run this call in eager instead, which gives the same outputs.
+            implementation = "eager"
         attention: Callable = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, weights = attention(
             self,
@@ -179,8 +180,21 @@ class Seq2SeqTransformerFeedForward(nn.Module):
 # --------------------------------------------------------------------------------------------------------------
 # §3.1 Encoder and decoder layers
 # --------------------------------------------------------------------------------------------------------------
-class ResidualSublayer(nn.Module):
-    """LayerNorm(x + Dropout(Sublayer(x))) (post-norm, the paper) or x + Dropout(Sublayer(LayerNorm(x))) (pre-norm)."""
+class AddAndNorm(nn.Module):
+    """The paper's "Add & Norm" around a sub-layer, post-norm or pre-norm.
+
+    Post-norm (the paper): `x = LayerNorm(x + Dropout(Sublayer(x)))`. Pre-norm (`normalize_before`):
+    `x = x + Dropout(Sublayer(LayerNorm(x)))`. A layer writes `x = block(x, sublayer(block.sublayer_input(x)))`.
+
+    Example:
+        >>> import torch
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> block = AddAndNorm(Seq2SeqTransformerConfig(d_model=8, encoder_attention_heads=2,
+        ...                                             decoder_attention_heads=2, dropout=0.0))
+        >>> x = torch.randn(1, 3, 8)
+        >>> torch.allclose(block(x, 2 * block.sublayer_input(x)), block.layer_norm(3 * x))
+        True
+    """
 
     def __init__(self, config: Seq2SeqTransformerConfig):
         super().__init__()
@@ -188,59 +202,66 @@ class ResidualSublayer(nn.Module):
         self.layer_norm = nn.LayerNorm(config.d_model)
         self.dropout = nn.Dropout(config.dropout)
 
-    def forward(self, hidden_states: torch.Tensor, sublayer: Callable[[torch.Tensor], tuple]) -> tuple:
-        inputs = self.layer_norm(hidden_states) if self.normalize_before else hidden_states
-        output, *extra = sublayer(inputs)
-        hidden_states = hidden_states + self.dropout(output)
-        if not self.normalize_before:
-            hidden_states = self.layer_norm(hidden_states)
-        return hidden_states, *extra
+    def sublayer_input(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        """What the sub-layer reads: LayerNorm(x) under pre-norm, x itself under post-norm."""
+        return self.layer_norm(hidden_states) if self.normalize_before else hidden_states
+
+    def forward(self, hidden_states: torch.Tensor, sublayer_output: torch.Tensor) -> torch.Tensor:
+        hidden_states = hidden_states + self.dropout(sublayer_output)
+        return hidden_states if self.normalize_before else self.layer_norm(hidden_states)
 
 
 class Seq2SeqTransformerEncoderLayer(nn.Module):
-    """Self-attention then feed-forward, each wrapped in a residual connection and layer normalisation."""
+    """Self-attention then feed-forward, each wrapped in Add & Norm.
+
+    Returns the new hidden states (B, S, D); the attention probabilities are recorded by the encoder's
+    `_can_record_outputs` hooks when asked for.
+    """
 
     def __init__(self, config: Seq2SeqTransformerConfig, layer_idx: int):
         super().__init__()
         self.self_attn = Seq2SeqTransformerAttention(config, config.encoder_attention_heads, False, layer_idx)
-        self.self_attn_block = ResidualSublayer(config)
+        self.self_attn_block = AddAndNorm(config)
         self.ffn = Seq2SeqTransformerFeedForward(config, config.encoder_ffn_dim)
-        self.ffn_block = ResidualSublayer(config)
+        self.ffn_block = AddAndNorm(config)
 
-    def forward(self, hidden_states, attention_mask, output_attentions=False, **kwargs):
-        hidden_states, weights = self.self_attn_block(
-            hidden_states, lambda x: self.self_attn(x, attention_mask, output_attentions=output_attentions, **kwargs)
-        )
-        hidden_states, = self.ffn_block(hidden_states, lambda x: (self.ffn(x),))
-        return hidden_states, weights  # (B, S, D), (B, H, S, S) or None
+    def forward(self, x: torch.Tensor, attention_mask: torch.Tensor | None, **kwargs) -> torch.Tensor:
+        attn, ffn = self.self_attn_block, self.ffn_block
+        x = attn(x, self.self_attn(attn.sublayer_input(x), attention_mask, **kwargs)[0])  # x + MultiHead(x, x, x)
+        x = ffn(x, self.ffn(ffn.sublayer_input(x)))  # x + FFN(x)
+        return x  # (B, S, D)
 
 
 class Seq2SeqTransformerDecoderLayer(nn.Module):
-    """Masked self-attention, then attention over the encoder output, then feed-forward (three residual blocks)."""
+    """Masked self-attention, then attention over the encoder output, then feed-forward, each in Add & Norm.
+
+    Returns the new hidden states (B, T, D); self- and cross-attention probabilities are recorded by the decoder's
+    `_can_record_outputs` hooks when asked for.
+    """
 
     def __init__(self, config: Seq2SeqTransformerConfig, layer_idx: int):
         super().__init__()
         self.self_attn = Seq2SeqTransformerAttention(config, config.decoder_attention_heads, True, layer_idx)
-        self.self_attn_block = ResidualSublayer(config)
+        self.self_attn_block = AddAndNorm(config)
         self.encoder_attn = Seq2SeqTransformerAttention(config, config.decoder_attention_heads, False, layer_idx)
-        self.encoder_attn_block = ResidualSublayer(config)
+        self.encoder_attn_block = AddAndNorm(config)
         self.ffn = Seq2SeqTransformerFeedForward(config, config.decoder_ffn_dim)
-        self.ffn_block = ResidualSublayer(config)
+        self.ffn_block = AddAndNorm(config)
 
     def forward(
-        self, hidden_states, attention_mask, encoder_hidden_states, encoder_attention_mask, cache=None,
-        output_attentions=False, **kwargs,
-    ):
-        hidden_states, self_weights = self.self_attn_block(
-            hidden_states,
-            lambda x: self.self_attn(x, attention_mask, cache=cache, output_attentions=output_attentions, **kwargs),
-        )
-        hidden_states, cross_weights = self.encoder_attn_block(
-            hidden_states,
-            lambda x: self.encoder_attn(
-                x, encoder_attention_mask, key_value_states=encoder_hidden_states, cache=cache,
-                output_attentions=output_attentions, **kwargs,
-            ),
-        )
-        hidden_states, = self.ffn_block(hidden_states, lambda x: (self.ffn(x),))
-        return hidden_states, self_weights, cross_weights  # (B, T, D), (B, H, T, P), (B, H, T, S)
+        self,
+        x: torch.Tensor,  # (B, T, D)
+        attention_mask: torch.Tensor | None,
+        encoder_hidden_states: torch.Tensor,  # (B, S, D)
+        encoder_attention_mask: torch.Tensor | None,
+        cache: Cache | None = None,
+        **kwargs,
+    ) -> torch.Tensor:
+        attn, cross, ffn = self.self_attn_block, self.encoder_attn_block, self.ffn_block
+        x = attn(x, self.self_attn(attn.sublayer_input(x), attention_mask, cache=cache, **kwargs)[0])
+        x = cross(x, self.encoder_attn(
+            cross.sublayer_input(x), encoder_attention_mask, key_value_states=encoder_hidden_states, cache=cache,
+            **kwargs,
+        )[0])  # x + MultiHead(x, memory, memory)
+        x = ffn(x, self.ffn(ffn.sublayer_input(x)))
+        return x  # (B, T, D)

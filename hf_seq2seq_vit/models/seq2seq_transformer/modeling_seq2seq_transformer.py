@@ -20,11 +20,19 @@ from transformers import GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
-from transformers.modeling_outputs import BaseModelOutput, Seq2SeqLMOutput, Seq2SeqModelOutput
+from transformers.modeling_outputs import (
+    BaseModelOutput,
+    BaseModelOutputWithPastAndCrossAttentions,
+    Seq2SeqLMOutput,
+    Seq2SeqModelOutput,
+)
+from transformers.utils.generic import can_return_tuple
+from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_seq2seq_transformer import Seq2SeqTransformerConfig
 from .generation_seq2seq_transformer import StaticGreedyGenerationMixin
 from .layers_seq2seq_transformer import (
+    Seq2SeqTransformerAttention,
     Seq2SeqTransformerDecoderLayer,
     Seq2SeqTransformerEncoderLayer,
     SinusoidalPositionalEmbedding,
@@ -97,10 +105,31 @@ def check_input_ids(input_ids: torch.LongTensor, vocab_size: int, max_positions:
 # The encoder and decoder stacks
 # --------------------------------------------------------------------------------------------------------------
 class Seq2SeqTransformerEncoder(Seq2SeqTransformerPreTrainedModel):
-    """N encoder layers over scaled token embeddings plus positions (a final LayerNorm when pre-norm)."""
+    """N encoder layers over scaled token embeddings plus positions (a final LayerNorm when pre-norm).
 
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+    Built from the config alone it owns its embedding; the full model passes the (shared) one in.
+    `output_attentions` / `output_hidden_states` (arguments or config fields) are recorded by transformers'
+    output-capturing hooks (`_can_record_outputs`): embeddings output + one hidden state per layer.
+
+    Example:
+        >>> import torch
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> config = Seq2SeqTransformerConfig(vocab_size=100, d_model=32, encoder_layers=2, decoder_layers=1,
+        ...     encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64)
+        >>> out = Seq2SeqTransformerEncoder(config)(torch.tensor([[5, 6, 2]]), output_hidden_states=True)
+        >>> tuple(out.last_hidden_state.shape), len(out.hidden_states)
+        ((1, 3, 32), 3)
+    """
+
+    _can_record_outputs = {
+        "hidden_states": Seq2SeqTransformerEncoderLayer,
+        "attentions": Seq2SeqTransformerAttention,
+    }
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding | None = None):
         super().__init__(config)
+        if embed_tokens is None:
+            embed_tokens = nn.Embedding(config.vocab_size, config.d_model, config.pad_token_id)
         self.embed_tokens = embed_tokens
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
         self.embed_positions = make_position_embedding(config)
@@ -115,14 +144,12 @@ class Seq2SeqTransformerEncoder(Seq2SeqTransformerPreTrainedModel):
     def set_input_embeddings(self, value):
         self.embed_tokens = value
 
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,  # (B, S)
         attention_mask: torch.Tensor | None = None,  # (B, S), 1 = token, 0 = padding
-        inputs_embeds: torch.Tensor | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
+        inputs_embeds: torch.Tensor | None = None,  # (B, S, D)
         **kwargs,
     ) -> BaseModelOutput:
         if (input_ids is None) == (inputs_embeds is None):
@@ -134,27 +161,40 @@ class Seq2SeqTransformerEncoder(Seq2SeqTransformerPreTrainedModel):
         positions = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)
         hidden_states = self.dropout(inputs_embeds + self.embed_positions(positions))
         mask = create_bidirectional_mask(config=self.config, inputs_embeds=hidden_states, attention_mask=attention_mask)
-
-        all_hidden, all_attentions = [], []
         for layer in self.layers:
-            all_hidden.append(hidden_states)
-            hidden_states, weights = layer(hidden_states, mask, output_attentions=bool(output_attentions), **kwargs)
-            all_attentions.append(weights)
+            hidden_states = layer(hidden_states, mask, **kwargs)
         if self.layer_norm is not None:
             hidden_states = self.layer_norm(hidden_states)
-        all_hidden.append(hidden_states)
-        return BaseModelOutput(
-            last_hidden_state=hidden_states,
-            hidden_states=tuple(all_hidden) if output_hidden_states else None,
-            attentions=tuple(all_attentions) if output_attentions else None,
-        )
+        return BaseModelOutput(last_hidden_state=hidden_states)
 
 
 class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
-    """N decoder layers; self-attention is causal and cached, cross-attention reads the encoder output."""
+    """N decoder layers; self-attention is causal and cached, cross-attention reads the encoder output.
 
-    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding):
+    Built from the config alone it owns its embedding; the full model passes the (shared) one in. Usable on its own
+    with `encoder_hidden_states` (B, S, D) and an `EncoderDecoderCache` (`use_cache=True` creates one).
+
+    Example:
+        >>> import torch
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> config = Seq2SeqTransformerConfig(vocab_size=100, d_model=32, encoder_layers=1, decoder_layers=2,
+        ...     encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64)
+        >>> decoder = Seq2SeqTransformerDecoder(config)
+        >>> out = decoder(torch.tensor([[1, 7]]), encoder_hidden_states=torch.randn(1, 3, 32), use_cache=True)
+        >>> tuple(out.last_hidden_state.shape), out[1].get_seq_length()
+        ((1, 2, 32), 2)
+    """
+
+    _can_record_outputs = {
+        "hidden_states": Seq2SeqTransformerDecoderLayer,
+        "attentions": OutputRecorder(Seq2SeqTransformerAttention, index=1, layer_name="self_attn"),
+        "cross_attentions": OutputRecorder(Seq2SeqTransformerAttention, index=1, layer_name="encoder_attn"),
+    }
+
+    def __init__(self, config: Seq2SeqTransformerConfig, embed_tokens: nn.Embedding | None = None):
         super().__init__(config)
+        if embed_tokens is None:
+            embed_tokens = nn.Embedding(config.target_vocab_size, config.d_model, config.pad_token_id)
         self.embed_tokens = embed_tokens
         self.embed_scale = math.sqrt(config.d_model) if config.scale_embedding else 1.0
         self.embed_positions = make_position_embedding(config)
@@ -169,6 +209,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
     def set_input_embeddings(self, value):
         self.embed_tokens = value
 
+    @capture_outputs
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,  # (B, T)
@@ -176,27 +217,34 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
         encoder_hidden_states: torch.Tensor | None = None,  # (B, S, D)
         encoder_attention_mask: torch.Tensor | None = None,  # (B, S)
         cache: EncoderDecoderCache | None = None,
-        inputs_embeds: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,  # (B, T, D)
         use_cache: bool | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        position_ids: torch.LongTensor | None = None,
+        position_ids: torch.LongTensor | None = None,  # (T,) or (B, T)
+        past_key_values: EncoderDecoderCache | None = None,
         **kwargs,
-    ) -> dict:
+    ) -> BaseModelOutputWithPastAndCrossAttentions:
+        cache = cache if cache is not None else past_key_values
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder_input_ids or decoder_inputs_embeds to the decoder.")
+        if encoder_hidden_states is None:
+            raise ValueError(
+                "The decoder attends to the encoder output: pass encoder_hidden_states (B, S, D), e.g. "
+                "model.get_encoder()(input_ids).last_hidden_state."
+            )
         if input_ids is not None:
             check_input_ids(
                 input_ids, self.config.target_vocab_size, self.config.max_position_embeddings, "decoder_input_ids"
             )
             inputs_embeds = self.embed_tokens(input_ids)
         inputs_embeds = inputs_embeds * self.embed_scale  # (B, T, D)
+        if use_cache is None:
+            use_cache = self.config.use_cache and not self.training
         if use_cache and cache is None:
             cache = EncoderDecoderCache(DynamicCache(config=self.config), DynamicCache(config=self.config))
         past_length = cache.get_seq_length() if cache is not None else 0
         if position_ids is None:
-            position_ids = torch.arange(past_length, past_length + inputs_embeds.shape[1], device=inputs_embeds.device)
-        if past_length + inputs_embeds.shape[1] > self.config.max_position_embeddings:
+            position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_length
+        if not torch.compiler.is_compiling() and past_length + inputs_embeds.shape[1] > self.config.max_position_embeddings:
             raise ValueError(
                 f"The target would grow past max_position_embeddings={self.config.max_position_embeddings}; "
                 "lower max_length / max_new_tokens."
@@ -212,26 +260,13 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
             config=self.config, inputs_embeds=hidden_states, attention_mask=encoder_attention_mask,
             encoder_hidden_states=encoder_hidden_states,
         )
-
-        all_hidden, all_self, all_cross = [], [], []
         for layer in self.layers:
-            all_hidden.append(hidden_states)
-            hidden_states, self_weights, cross_weights = layer(
-                hidden_states, causal_mask, encoder_hidden_states, cross_mask, cache=cache,
-                output_attentions=bool(output_attentions), **kwargs,
-            )
-            all_self.append(self_weights)
-            all_cross.append(cross_weights)
+            hidden_states = layer(hidden_states, causal_mask, encoder_hidden_states, cross_mask, cache=cache, **kwargs)
         if self.layer_norm is not None:
             hidden_states = self.layer_norm(hidden_states)
-        all_hidden.append(hidden_states)
-        return {
-            "last_hidden_state": hidden_states,
-            "cache": cache if use_cache else None,
-            "hidden_states": tuple(all_hidden) if output_hidden_states else None,
-            "attentions": tuple(all_self) if output_attentions else None,
-            "cross_attentions": tuple(all_cross) if output_attentions else None,
-        }
+        return BaseModelOutputWithPastAndCrossAttentions(
+            last_hidden_state=hidden_states, **{_CACHE_FIELD: cache if use_cache else None}
+        )
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -288,6 +323,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
     def get_decoder(self):
         return self.decoder
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,  # (B, S)
@@ -300,38 +336,32 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         decoder_position_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> Seq2SeqModelOutput:
         cache = cache if cache is not None else past_key_values
-        use_cache = use_cache if use_cache is not None else (self.config.use_cache and not self.training)
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
-                input_ids, attention_mask, inputs_embeds=inputs_embeds, output_attentions=output_attentions,
-                output_hidden_states=output_hidden_states, **kwargs,
+                input_ids, attention_mask, inputs_embeds=inputs_embeds, return_dict=True, **kwargs
             )
         elif not isinstance(encoder_outputs, BaseModelOutput):
-            encoder_outputs = BaseModelOutput(*encoder_outputs)
+            encoder_outputs = BaseModelOutput(*encoder_outputs[:3])  # a tuple from return_dict=False
         if decoder_input_ids is None and decoder_inputs_embeds is None:
             raise ValueError("Pass decoder_input_ids (or labels to Seq2SeqTransformerForConditionalGeneration).")
         decoder_outputs = self.decoder(
             decoder_input_ids, decoder_attention_mask, encoder_outputs.last_hidden_state, attention_mask,
             cache=cache, inputs_embeds=decoder_inputs_embeds, use_cache=use_cache,
-            output_attentions=output_attentions, output_hidden_states=output_hidden_states,
-            position_ids=decoder_position_ids, **kwargs,
+            position_ids=decoder_position_ids, return_dict=True, **kwargs,
         )
         return Seq2SeqModelOutput(
-            last_hidden_state=decoder_outputs["last_hidden_state"],
-            decoder_hidden_states=decoder_outputs["hidden_states"],
-            decoder_attentions=decoder_outputs["attentions"],
-            cross_attentions=decoder_outputs["cross_attentions"],
+            last_hidden_state=decoder_outputs.last_hidden_state,
+            decoder_hidden_states=decoder_outputs.hidden_states,
+            decoder_attentions=decoder_outputs.attentions,
+            cross_attentions=decoder_outputs.cross_attentions,
             encoder_last_hidden_state=encoder_outputs.last_hidden_state,
             encoder_hidden_states=encoder_outputs.hidden_states,
             encoder_attentions=encoder_outputs.attentions,
-            **{_CACHE_FIELD: decoder_outputs["cache"]},
+            **{_CACHE_FIELD: getattr(decoder_outputs, _CACHE_FIELD)},
         )
 
 
@@ -381,6 +411,7 @@ class Seq2SeqTransformerForConditionalGeneration(
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
 
+    @can_return_tuple
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -394,9 +425,6 @@ class Seq2SeqTransformerForConditionalGeneration(
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,  # (B, T), -100 = ignore
         use_cache: bool | None = None,
-        output_attentions: bool | None = None,
-        output_hidden_states: bool | None = None,
-        return_dict: bool | None = None,
         logits_to_keep: int = 0,
         **kwargs,
     ) -> Seq2SeqLMOutput:
@@ -405,8 +433,7 @@ class Seq2SeqTransformerForConditionalGeneration(
         outputs = self.model(
             input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
             cache=cache if cache is not None else past_key_values, inputs_embeds=inputs_embeds,
-            decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache, output_attentions=output_attentions,
-            output_hidden_states=output_hidden_states, **kwargs,
+            decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache, return_dict=True, **kwargs,
         )
         hidden_states = outputs.last_hidden_state
         if logits_to_keep:
