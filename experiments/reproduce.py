@@ -11,7 +11,7 @@ code itself reports (beam-search sacreBLEU with the 13a tokenizer on detokenised
    of the config's first ``ModelCheckpoint`` (its monitored metric), else its last one;
 2. ``train.py test`` with that checkpoint on each test split of the data (``TEST_SUITES``: Multi30k
    test_2016_flickr and test_2017_flickr; for Korean the Tatoeba held-out split, the kosp2e test split and
-   jhe.eval), always with the tokenizer stored in the checkpoint and the full split (``max_eval_examples: null``);
+   jhe.eval), always with the tokenizer stored in the checkpoint and the full split (``max_test_examples: null``);
 3. export the checkpoint with :func:`hf_seq2seq_vit.export.export_checkpoint` (the model card gets the first test
    split's scores in its ``model-index`` and a section listing every split, sample translations and the command);
 4. translate ``SAMPLES`` with the exported folder (``load_exported`` + ``generate``: what a user gets);
@@ -88,7 +88,7 @@ def _train_cli(args: list[str]):
 
 
 def _overrides(values: dict[str, Any]) -> list[str]:
-    """``{"test_split": "x", "max_eval_examples": None}`` -> ``--data.init_args.test_split=x ...=null``."""
+    """``{"test_split": "x", "max_test_examples": None}`` -> ``--data.init_args.test_split=x ...=null``."""
     return [f"--data.init_args.{key}={'null' if value is None else value}" for key, value in values.items()]
 
 
@@ -156,9 +156,9 @@ def reproduce(
             # The checkpoint's own tokenizer, whatever tokenizer_dir the config names (or whether it exists).
             tokenizer_dir = Path(scratch) / "tokenizer"
             tokenizer_from_checkpoint(checkpoint).save_pretrained(tokenizer_dir)
-            data_defaults = {"tokenizer_dir": str(tokenizer_dir), "max_eval_examples": None}
+            data_defaults = {"tokenizer_dir": str(tokenizer_dir), "max_test_examples": None}
         else:
-            data_defaults = {"test_subset": None}
+            data_defaults = {"max_test_examples": None}
         tests = []
         for split, overrides in test_suite(dataset, task):
             t0 = time.monotonic()

@@ -8,7 +8,8 @@ with ``save_pretrained`` loads back with ``AutoTokenizer.from_pretrained`` and n
     >>> tok.decode(tok("A man rides a bike.").input_ids, skip_special_tokens=True)
     'A man rides a bike.'
 
-Pipeline: NFKC normalisation -> SentencePiece-style ``▁`` (Metaspace) word boundaries, punctuation split
+Pipeline: NFKC normalisation, every run of whitespace (tabs, newlines, several spaces) folded into one space and
+the ends stripped -> SentencePiece-style ``▁`` (Metaspace) word boundaries, punctuation split
 off -> BPE or unigram subwords -> ``</s>`` appended to every sequence. Metaspace is used instead of
 byte-level BPE so that Korean (or any non-Latin script) decodes to clean text; characters never seen in
 training become ``<unk>`` rather than byte pieces.
@@ -25,9 +26,10 @@ import gzip
 import itertools
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Iterator
 
-from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import AutoTokenizer, PreTrainedTokenizerFast
 
 logger = logging.getLogger(__name__)
@@ -46,14 +48,72 @@ __all__ = [
     "TOKENIZER_MODELS",
     "UNK_TOKEN_ID",
     "load_tokenizer",
+    "normalize_whitespace",
+    "read_corpus_lines",
     "read_text_lines",
     "train_tokenizer",
     "train_translation_tokenizers",
 ]
 
 
+def normalize_whitespace(text: str) -> str:
+    """Fold every run of whitespace (tab, newline, several spaces) into one space and strip the ends.
+
+    The tokenizers trained here do the same in their normalizer; this is for text that meets an older tokenizer.
+
+    Example::
+
+        >>> normalize_whitespace("A man\\nin  a\\tred shirt ")
+        'A man in a red shirt'
+    """
+    return " ".join(text.split())
+
+
+def whitespace_normalizer() -> normalizers.Normalizer:
+    """NFKC, then whitespace runs -> one space, then strip: a tab or newline never becomes ``<unk>`` glued to a word."""
+    return normalizers.Sequence([normalizers.NFKC(), normalizers.Replace(Regex(r"\s+"), " "), normalizers.Strip()])
+
+
+def read_corpus_lines(path: str | os.PathLike, limit: int | None = None) -> list[str]:
+    """All lines of a UTF-8 text file (``.gz`` is decompressed), without line ends; empty lines are kept.
+
+    A file that is not UTF-8, or a truncated or corrupt ``.gz``, fails with a ``ValueError`` that names the file,
+    the line and what to do (``datasets`` and ``gzip`` name neither).
+
+    Example::
+
+        >>> read_corpus_lines("hf_seq2seq_vit/bundled/multi30k/train.en.gz", limit=1)
+        ['Two young, White males are outside near many bushes.']
+    """
+    path = os.fspath(path)
+    lines: list[str] = []
+    try:
+        with (gzip.open if path.endswith(".gz") else open)(path, "rb") as handle:
+            for raw in handle:
+                if limit is not None and len(lines) >= limit:
+                    break
+                try:
+                    text = raw.decode("utf-8")
+                except UnicodeDecodeError as error:
+                    raise ValueError(
+                        f"{path!r}, line {len(lines) + 1}: the byte {raw[error.start:error.start + 1]!r} at offset "
+                        f"{error.start} of the line is not UTF-8; save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)"
+                    ) from None
+                lines.append(text.rstrip("\r\n"))
+    except (EOFError, gzip.BadGzipFile, zlib.error) as error:
+        raise ValueError(
+            f"{path!r} is a truncated or corrupt gzip file ({error}; read {len(lines)} lines before it broke off); "
+            "download or compress it again"
+        ) from None
+    if lines:  # a byte-order mark is not text
+        lines[0] = lines[0].removeprefix("\ufeff")
+    return lines
+
+
 def read_text_lines(path: str | os.PathLike) -> Iterator[str]:
     """Yield the non-blank lines of a UTF-8 text file (``.gz`` is decompressed), without the newline.
+
+    Errors name the file and line, as in :func:`read_corpus_lines`.
 
     Example::
 
@@ -61,13 +121,9 @@ def read_text_lines(path: str | os.PathLike) -> Iterator[str]:
         >>> next(lines)
         'Two young, White males are outside near many bushes.'
     """
-    path = os.fspath(path)
-    opener = gzip.open if path.endswith(".gz") else open
-    with opener(path, "rt", encoding="utf-8") as handle:
-        for line in handle:
-            line = line.rstrip("\r\n")
-            if line.strip():
-                yield line
+    for line in read_corpus_lines(path):
+        if line.strip():
+            yield line
 
 
 def train_tokenizer(
@@ -264,8 +320,9 @@ def _untrained_backend(model: str) -> Tokenizer:
         backend = Tokenizer(models.BPE(unk_token=UNK_TOKEN, fuse_unk=True, byte_fallback=False))
     else:
         backend = Tokenizer(models.Unigram())
-    # NFKC folds compatibility forms (full-width Latin, composed/decomposed Hangul jamo) into one spelling.
-    backend.normalizer = normalizers.NFKC()
+    # NFKC folds compatibility forms (full-width Latin, composed/decomposed Hangul jamo) into one spelling; a tab
+    # or newline inside a sentence is a word boundary like a space, not an unknown character glued to its word.
+    backend.normalizer = whitespace_normalizer()
     # "always" marks every word start, the first one included; the decoder drops that first space again.
     # Punctuation is then split off so that "Mann", "Mann." and "Mann," share one subword. Spaces are already
     # explicit ▁ marks at that point, so the split does not change what decode gives back.

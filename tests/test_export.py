@@ -60,7 +60,7 @@ def exported(tmp_path_factory, tokenizer):
     assert main([str(root / "translation.ckpt"), str(root / "translator"), "--task", "translation"]) == 0
     assert main([str(root / "image.ckpt"), str(root / "classifier")]) == 0
     return {"root": root, "translation_model": translation_model, "image_model": image_model,
-            "raw_image_model": raw_image_model}
+            "raw_image_model": raw_image_model, "tokenizer": tokenizer}
 
 
 @pytest.fixture(scope="module")
@@ -259,12 +259,92 @@ def test_config_that_does_not_match_the_weights_is_refused(exported, tmp_path):
         export_checkpoint(tmp_path / "mismatch.ckpt", tmp_path / "out")
 
 
-def test_export_does_not_replace_a_folder_that_is_not_an_export(exported, tmp_path):
-    (tmp_path / "notes").mkdir()
-    (tmp_path / "notes" / "todo.txt").write_text("keep me")
-    with pytest.raises(ExportError, match="exists and is not an earlier export"):
-        export_checkpoint(exported["root"] / "translation.ckpt", tmp_path / "notes")
-    assert (tmp_path / "notes" / "todo.txt").read_text() == "keep me"
+# ---------------------------------------------------------------------------------------- never lose a user's data
+def test_export_refuses_a_folder_with_the_users_files_even_with_a_config_json(exported, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("keep me")
+    (folder / "config.json").write_text('{"mine": true}')
+    with pytest.raises(ExportError, match=r"is not empty and is not an earlier export \(it holds \['config.json', "
+                                          r"'todo.txt'\].*pass --overwrite"):
+        export_checkpoint(exported["root"] / "translation.ckpt", folder)
+    assert (folder / "todo.txt").read_text() == "keep me" and (folder / "config.json").read_text() == '{"mine": true}'
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes"], "a staging folder was left behind"
+
+
+def test_overwrite_replaces_only_the_files_an_export_writes(exported, tmp_path):
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "todo.txt").write_text("keep me")
+    (folder / "config.json").write_text('{"mine": true}')
+    assert main([str(exported["root"] / "image.ckpt"), str(folder), "--overwrite"]) == 0
+    assert (folder / "todo.txt").read_text() == "keep me"
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "conv_vit"
+    model, _ = load_exported(folder)
+    pixels = torch.randn(1, 3, 32, 32, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        torch.testing.assert_close(model(pixel_values=pixels).logits,
+                                   exported["image_model"](pixel_values=pixels).logits)
+    # the folder now holds the user's file too, so it is not a pure export: a second export needs --overwrite again
+    with pytest.raises(ExportError, match=r"it holds \['todo.txt'\]"):
+        export_checkpoint(exported["root"] / "image.ckpt", folder)
+
+
+def test_export_to_the_current_folder_is_refused_and_wipes_nothing(exported, tmp_path, monkeypatch, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    shutil.copy(exported["root"] / "translation.ckpt", work / "run.ckpt")
+    (work / "data.txt").write_text("my data")
+    monkeypatch.chdir(work)
+    assert main(["run.ckpt", "."]) == 2
+    assert "is not empty and is not an earlier export" in capsys.readouterr().err
+    assert sorted(path.name for path in work.iterdir()) == ["data.txt", "run.ckpt"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["work"]
+    # --overwrite writes the export's files beside the user's: the checkpoint and data stay
+    assert main(["run.ckpt", ".", "--overwrite"]) == 0
+    assert (work / "data.txt").read_text() == "my data" and (work / "run.ckpt").is_file()
+    load_exported(work)
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["work"]
+
+
+def test_an_earlier_export_is_replaced_whole_and_a_failed_export_leaves_it_as_it_was(exported, tmp_path):
+    folder = tmp_path / "model"
+    export_checkpoint(exported["root"] / "translation.ckpt", folder)
+    assert (folder / "tokenizer.json").is_file() and (folder / "export_manifest.json").is_file()
+    export_checkpoint(exported["root"] / "image.ckpt", folder)  # no --overwrite needed: it is our own export
+    assert not (folder / "tokenizer.json").exists(), "a file of the earlier export survived"
+    assert json.loads((folder / "config.json").read_text())["model_type"] == "conv_vit"
+    before = {path.name: path.read_bytes() for path in folder.iterdir()}
+    make_translation_checkpoint(tmp_path / "nan.ckpt", exported["tokenizer"], eval_results={"val_bleu": float("nan")})
+    with pytest.raises(ExportError, match="not a finite number"):
+        export_checkpoint(tmp_path / "nan.ckpt", folder)
+    assert {path.name: path.read_bytes() for path in folder.iterdir()} == before
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["model", "nan.ckpt"]
+
+
+def test_export_callback_refuses_a_foreign_folder_before_training(tmp_path):
+    from types import SimpleNamespace
+
+    from hf_seq2seq_vit.lightning.export_callback import HubExportCallback
+
+    (tmp_path / "mine.txt").write_text("keep me")
+    rank_zero = SimpleNamespace(is_global_zero=True)
+    with pytest.raises(ExportError, match=r"it holds \['mine.txt'\]"):
+        HubExportCallback(output_dir=str(tmp_path)).setup(rank_zero, None, stage="fit")
+    HubExportCallback(output_dir=str(tmp_path), overwrite=True).setup(rank_zero, None, stage="fit")
+    HubExportCallback(output_dir=str(tmp_path / "new")).setup(rank_zero, None, stage="fit")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.txt"]
+
+
+@pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
+def test_exported_folder_has_the_permissions_the_umask_gives(exported, tmp_path, umask, folder_mode, file_mode):
+    previous = os.umask(umask)
+    try:
+        folder = export_checkpoint(exported["root"] / "image.ckpt", tmp_path / "model", verify=False)
+    finally:
+        os.umask(previous)
+    assert folder.stat().st_mode & 0o777 == folder_mode
+    assert {path.stat().st_mode & 0o777 for path in folder.iterdir()} == {file_mode}
 
 
 # -------------------------------------------------------------------------------------- real training checkpoints
@@ -287,7 +367,8 @@ def run_training_cli(config: str, overrides: list[str], tmp_path: Path, monkeypa
 
 def test_training_cli_with_the_export_callback_exports_the_trained_translator(tmp_path, monkeypatch):
     cli = run_training_cli("demo_translation_cpu.yaml", [
-        "--data.init_args.max_train_examples=200", "--data.init_args.max_eval_examples=4",
+        "--data.init_args.max_train_examples=200", "--data.init_args.max_val_examples=4",
+        "--data.init_args.max_test_examples=4",
         "--model.init_args.max_generation_length=12"], tmp_path, monkeypatch)
     trained = cli.model.model.eval()
     model, tokenizer = load_exported(tmp_path / "model")
@@ -306,7 +387,7 @@ def test_training_cli_with_the_export_callback_exports_the_ema_image_classifier(
     cli = run_training_cli("demo_cifar10_cpu.yaml", [
         f'--data.init_args.data_files={{"train": "{tiny}"}}', "--data.init_args.val_size=20",
         "--data.init_args.batch_size=8", "--data.init_args.num_workers=0",
-        "--data.init_args.test_subset=null", "--data.init_args.train_subset=null",
+        "--data.init_args.max_test_examples=null", "--data.init_args.max_train_examples=null",
         # timm's EMA copies the weights at step 1 and averages (decay 0.999, no warm-up) from step 2; no LR warm-up,
         # so both steps change the weights: after 2 steps the EMA weights differ from the raw ones.
         "--trainer.fast_dev_run=2", "--model.init_args.warmup_fraction=0", "--model.init_args.ema_warmup=false"],

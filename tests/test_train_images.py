@@ -70,7 +70,7 @@ def test_cifar_subset_beats_chance():
     data = ImageDataModule(
         data_files={"train": str(CIFAR / "train-00000-of-00005.parquet"),
                     "test": str(CIFAR / "test-00000-of-00001.parquet")},
-        val_size=500, train_subset=2000, test_subset=1000, batch_size=64, num_workers=0, pin_memory=False,
+        val_size=500, max_train_examples=2000, max_test_examples=1000, batch_size=64, num_workers=0, pin_memory=False,
         auto_augment=None,
     )
     module = ImageClassificationModule(model_config=TINY_MODEL, learning_rate=3e-3, label_smoothing=0.0,

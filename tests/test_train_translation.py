@@ -13,7 +13,7 @@ import pytest
 import torch
 import yaml
 
-from hf_seq2seq_vit.data import TranslationDataModule
+from hf_seq2seq_vit.data import TokenBudgetBatchSampler, TranslationDataModule
 from hf_seq2seq_vit.lightning.translation import TranslationModule
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,8 +44,8 @@ def tiny_config(tmp_path: Path, **trainer) -> Path:
     config["trainer"].update(trainer)
     config["model"]["init_args"].update(d_model=32, ffn_dim=64, dropout=0.0, max_position_embeddings=48,
                                         num_beams=1, max_generation_length=24, lr=0.003, warmup_steps=10)
-    config["data"]["init_args"].update(max_train_examples=200, max_eval_examples=16, tokenizer_vocab_size=500,
-                                       max_length=40, max_tokens=256)  # 178 pairs kept, 20 batches an epoch
+    config["data"]["init_args"].update(max_train_examples=200, max_val_examples=16, max_test_examples=16,
+                                       tokenizer_vocab_size=500, max_length=40, max_tokens=256)  # 178 pairs kept, 20 batches an epoch
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -82,22 +82,78 @@ def one_thread():
 
 def test_fast_dev_run_through_the_cli_trains_validates_and_translates():
     result = run_cli("fit", "--config", DEMO_CONFIG, "--trainer.fast_dev_run=true",
-                     "--data.init_args.max_train_examples=300", "--data.init_args.max_eval_examples=8")
+                     "--data.init_args.max_train_examples=300", "--data.init_args.max_val_examples=8", "--data.init_args.max_test_examples=8")
     log = result.stdout + result.stderr
     assert "`Trainer.fit` stopped: `max_steps=1` reached" in log
     assert "Sample translations at step 1" in log and "HYP:" in log  # validation ran beam search
 
 
-def test_ddp_on_two_cpu_processes_finishes_and_logs_bleu(tmp_path):
-    config = tiny_config(tmp_path, max_epochs=1, strategy="ddp", devices=2)
+def epoch_checkpoints(config: Path, dirpath: Path) -> None:
+    """Add a ModelCheckpoint that saves after each validation as ``epoch=N.ckpt`` (as the shipped configs do)."""
+    data = yaml.safe_load(config.read_text())
+    data["trainer"]["callbacks"].append({"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                                         "init_args": {"dirpath": str(dirpath), "filename": "{epoch}",
+                                                       "save_top_k": -1, "every_n_epochs": 1}})
+    config.write_text(yaml.safe_dump(data))
+
+
+def test_sampler_yields_the_same_number_of_batches_every_epoch_whatever_the_shuffle():
+    # Lightning reads the number of training batches once and validates when (batch_idx + 1) is a multiple of it.
+    # 20,000 lengths drawn at random (as in a real corpus): sorting inside random pools of 4,096 gave 622 batches in
+    # some epochs and 621 in others here, which skipped validation in every 621-batch epoch.
+    lengths = torch.randint(2, 60, (20_000,), generator=torch.Generator().manual_seed(0)).tolist()
+    for replicas in (1, 2, 3):
+        sampler = TokenBudgetBatchSampler(lengths, max_tokens=1024, seed=0, num_replicas=replicas)
+        counts, firsts = set(), set()
+        for epoch in range(8):
+            sampler.set_epoch(epoch)
+            batches = list(sampler)
+            counts |= {len(batches), len(sampler)}
+            firsts.add(tuple(batches[0]))
+        assert len(firsts) == 8  # every epoch shuffles: different batches ...
+        assert len(counts) == 1  # ... but always as many of them, and the length Lightning read is the truth
+
+
+def test_every_epoch_validates_and_saves_a_checkpoint(tmp_path, one_thread):
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=300, max_val_examples=8,
+                               tokenizer_vocab_size=300, max_length=32, max_tokens=256)
+    module = TranslationModule(d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=4, ffn_dim=64,
+                               max_position_embeddings=48, num_beams=1, max_generation_length=8, num_samples=0,
+                               warmup_steps=5)
+    validated = []
+    recorder = L.Callback()
+    recorder.on_validation_epoch_end = lambda trainer, pl: validated.append(trainer.current_epoch)
+    checkpoint = L.pytorch.callbacks.ModelCheckpoint(dirpath=tmp_path, filename="{epoch}", save_top_k=-1)
+    trainer = L.Trainer(accelerator="cpu", max_epochs=4, logger=False, callbacks=[checkpoint, recorder],
+                        enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
+                        use_distributed_sampler=False)
+    trainer.fit(module, dm)
+    sampler = trainer.train_dataloader.batch_sampler
+    epochs = []
+    for epoch in range(4):
+        sampler.set_epoch(epoch)
+        epochs.append(list(sampler))
+    assert len({tuple(map(tuple, batches)) for batches in epochs}) == 4  # each epoch drew its own batches
+    assert validated == [0, 1, 2, 3]
+    assert sorted(path.name for path in tmp_path.glob("*.ckpt")) == [f"epoch={e}.ckpt" for e in range(4)]
+    assert trainer.global_step == 4 * len(epochs[0])
+
+
+def test_ddp_on_two_cpu_processes_validates_and_checkpoints_every_epoch(tmp_path):
+    config = tiny_config(tmp_path, max_epochs=3, strategy="ddp", devices=2)
+    epoch_checkpoints(config, tmp_path / "epochs")
     run_cli("fit", "--config", config)
     rows = read_metrics(tmp_path / "csv" / "version_0" / "metrics.csv")
     assert column(rows, "val_bleu") and column(rows, "val_loss")
-    # Each rank takes half the batches: one epoch takes half the steps of a single process.
+    assert sorted({int(row["epoch"]) for row in rows if row.get("val_loss")}) == [0, 1, 2]
+    assert sorted(path.name for path in (tmp_path / "epochs").glob("*.ckpt")) == [f"epoch={e}.ckpt" for e in range(3)]
+    # Each rank takes half the batches: an epoch takes half the steps of a single process, the same every epoch.
     dm = TranslationDataModule(**yaml.safe_load(config.read_text())["data"]["init_args"])
     dm.setup("fit")
     batches = len(dm.train_dataloader())
-    assert max(column(rows, "train_loss")) + 1 == (batches + batches % 2) // 2
+    assert max(column(rows, "train_loss")) + 1 == 3 * ((batches + batches % 2) // 2)
+    last = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["epoch"] == 2 and last["global_step"] == 3 * ((batches + batches % 2) // 2)
 
 
 def test_resume_after_sigkill_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_path):
@@ -133,7 +189,7 @@ def trained(tmp_path_factory):
     torch.set_num_threads(1)
     root = tmp_path_factory.mktemp("bleu")
     L.seed_everything(0)
-    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=1000, max_eval_examples=100,
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=1000, max_val_examples=100,
                                tokenizer_vocab_size=600, max_length=32, max_tokens=1024)
     module = TranslationModule(d_model=64, encoder_layers=2, decoder_layers=2, attention_heads=4, ffn_dim=128,
                                dropout=0.0, normalize_before=True, max_position_embeddings=64, lr=0.006,
@@ -179,7 +235,7 @@ def test_checkpoint_carries_the_hf_contract_and_loads_with_weights_only(trained)
 def test_wandb_logger_offline_writes_its_run_files(tmp_path, one_thread):
     from lightning.pytorch.loggers import WandbLogger
 
-    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=100, max_eval_examples=8,
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=100, max_val_examples=8,
                                tokenizer_vocab_size=300, max_length=24, max_tokens=256)
     module = TranslationModule(d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=4, ffn_dim=64,
                                max_position_embeddings=32, num_beams=1, max_generation_length=16, num_samples=2)

@@ -3,26 +3,75 @@
 Training images get timm augmentation (random crop, flip, RandAugment / AutoAugment / AugMix, or torchvision's
 TrivialAugment, random erasing) and, optionally, timm Mixup/CutMix on the whole batch once it is on the device.
 Evaluation images go through the model's image processor (:class:`ConvViTImageProcessor`), exactly as at inference.
+For ``predict``, ``predict_path`` names an image file, a folder (searched recursively) or a glob; each batch carries
+``index``, the image's position in :attr:`ImageDataModule.predict_inputs` (the sorted list of paths).
 """
 
 from __future__ import annotations
 
 import glob
 import os
+from pathlib import Path
 from typing import Any
 
 import torch
 from lightning.pytorch import LightningDataModule
 from timm.data import Mixup, create_transform
-from torch.utils.data import BatchSampler, DataLoader, RandomSampler, SequentialSampler, TensorDataset
+from torch.utils.data import BatchSampler, DataLoader, Dataset, RandomSampler, SequentialSampler, TensorDataset
 from torchvision import transforms
 
 from hf_seq2seq_vit.models.conv_vit import ConvViTImageProcessor
+from hf_seq2seq_vit.data.translation import check_example_limit
 from hf_seq2seq_vit.models.conv_vit.image_processing_conv_vit import PROCESSOR_PRESETS
 
 LOCAL_BUILDERS = ("parquet", "imagefolder", "arrow", "csv", "json")
 VAL_SPLIT_NAMES = ("validation", "val", "valid")
 TRAIN_CROPS = ("pad", "rrc")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm")
+
+
+def find_images(path: str) -> list[str]:
+    """The image files ``path`` names: one file, every image under a folder (recursively, sorted), or a glob (sorted).
+
+    Example::
+
+        >>> find_images("tests/data/images/*.png")  # doctest: +SKIP
+        ['tests/data/images/a.png', 'tests/data/images/b.png']
+    """
+    if os.path.isfile(path):
+        return [path]
+    if os.path.isdir(path):
+        found = sorted(str(p) for p in Path(path).rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+        if not found:
+            raise FileNotFoundError(f"predict_path={path!r} is a folder without images (looked for "
+                                    f"{', '.join(IMAGE_SUFFIXES)} files, also in subfolders)")
+        return found
+    found = sorted(p for p in glob.glob(path, recursive=True) if os.path.isfile(p))
+    if not found:
+        raise FileNotFoundError(f"predict_path={path!r} is no image file or folder and, as a glob, matches no file "
+                                f"(working directory {os.getcwd()}); fix the path")
+    return found
+
+
+class ImageFiles(Dataset):
+    """Image files → ``{"pixel_values": (C, H, W), "index": i}`` through the model's processor, as at inference."""
+
+    def __init__(self, paths: list[str], transform: Any):
+        self.paths, self.transform = paths, transform
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        from PIL import Image, UnidentifiedImageError
+
+        path = self.paths[index]
+        try:
+            with Image.open(path) as image:
+                image.load()
+        except (UnidentifiedImageError, OSError) as error:
+            raise ValueError(f"Cannot read the image {path!r} ({error}); remove it or convert it to PNG/JPEG") from None
+        return {"pixel_values": self.transform(image), "index": index}
 
 
 class PixelTransform:
@@ -61,8 +110,11 @@ class ImageDataModule(LightningDataModule):
             model's ``id2label``).
         val_size: when there is no validation split, this many training images (an int, or a fraction of the
             training split) are carved out, stratified by label, with ``split_seed``.
-        train_subset, val_subset, test_subset: keep only this many (randomly chosen, ``split_seed``) images per
-            split, for quick CPU runs; ``None`` keeps all.
+        test_size: likewise for a missing test split (``0``, the default: no test split is carved out).
+        split_seed: seed of those carve-outs and of the ``max_*_examples`` choice (kept apart from ``seed``).
+        max_train_examples, max_val_examples, max_test_examples: keep only this many (randomly chosen with
+            ``split_seed``) images of that split, for quick CPU runs; ``None`` keeps all.
+        predict_path: an image file, a folder of images or a glob, for ``predict`` (no labels needed).
         image_processor: the model's processor: a preset name (``"cifar10"``, ``"imagenet"``), a folder / Hub id
             saved by ``save_pretrained``, or a dict of :class:`ConvViTImageProcessor` arguments.
         train_crop: ``"pad"`` (random crop of the resized image padded by ``crop_padding``, for small images like
@@ -77,7 +129,7 @@ class ImageDataModule(LightningDataModule):
         num_workers, pin_memory, persistent_workers: DataLoader settings.
         device_augment: decode every split once to a uint8 tensor and crop/flip/TrivialAugment/normalise batches on
             the training device (GPU) instead of in CPU workers. Needs fixed-size images; single device only.
-        seed: seed of the split, the subsets and the device augmentation's shuffling.
+        seed: seed of the device augmentation's shuffling.
 
     Example::
 
@@ -99,9 +151,12 @@ class ImageDataModule(LightningDataModule):
         image_column: str = "image",
         label_column: str = "label",
         val_size: int | float = 0.1,
-        train_subset: int | None = None,
-        val_subset: int | None = None,
-        test_subset: int | None = None,
+        test_size: int | float = 0,
+        split_seed: int = 0,
+        max_train_examples: int | None = None,
+        max_val_examples: int | None = None,
+        max_test_examples: int | None = None,
+        predict_path: str | None = None,
         image_processor: str | dict[str, Any] = "cifar10",
         train_crop: str = "pad",
         crop_padding: int = 4,
@@ -124,6 +179,9 @@ class ImageDataModule(LightningDataModule):
     ):
         super().__init__()
         self.save_hyperparameters()
+        for name, value in (("max_train_examples", max_train_examples), ("max_val_examples", max_val_examples),
+                            ("max_test_examples", max_test_examples)):
+            check_example_limit(f"ImageDataModule.{name}", value)
         if train_crop not in TRAIN_CROPS:
             raise ValueError(f"ImageDataModule.train_crop={train_crop!r} is invalid: expected one of {TRAIN_CROPS}.")
         if (mixup_alpha > 0 or cutmix_alpha > 0) and batch_size % 2:
@@ -133,6 +191,13 @@ class ImageDataModule(LightningDataModule):
                 f"ImageDataModule.auto_augment={auto_augment!r} runs on PIL images in CPU workers; with "
                 "device_augment=True use auto_augment='trivialaugment' or None."
             )
+        self.dataset, self.dataset_config, self.data_files = dataset, dataset_config, data_files
+        self.val_size, self.test_size, self.split_seed, self.seed = val_size, test_size, split_seed, seed
+        self.max_train_examples, self.max_val_examples = max_train_examples, max_val_examples
+        self.max_test_examples, self.num_workers, self.predict_path = max_test_examples, num_workers, predict_path
+        # Cheap (globs), so that a wrong path fails when the CLI builds the objects; predicting needs no dataset.
+        self._check_files(need_data=predict_path is None)
+        self.predict_inputs: list[str] = find_images(predict_path) if predict_path is not None else []
         self.image_processor = self._build_processor(image_processor)
         self.image_size = self._output_size(self.image_processor)
         self.eval_batch_size = eval_batch_size or batch_size
@@ -176,9 +241,9 @@ class ImageDataModule(LightningDataModule):
         return list(self.image_processor.image_mean), list(self.image_processor.image_std)
 
     # ----------------------------------------------------------------------------------------------------------------
-    def _check_files(self) -> None:
+    def _check_files(self, need_data: bool = True) -> None:
         hp = self.hparams
-        if hp.dataset in LOCAL_BUILDERS and not hp.data_files and not hp.data_dir:
+        if need_data and hp.dataset in LOCAL_BUILDERS and not hp.data_files and not hp.data_dir:
             raise ValueError(f"ImageDataModule(dataset={hp.dataset!r}) needs data_files (split → path/glob) or "
                              "data_dir.")
         if hp.data_dir and not os.path.isdir(hp.data_dir):
@@ -210,13 +275,16 @@ class ImageDataModule(LightningDataModule):
             self.class_names = list(label_feature.names)
         else:  # plain integers: name classes by their index
             self.class_names = [str(i) for i in range(int(max(splits["train"][hp.label_column])) + 1)]
-        if "validation" not in splits:  # carve a fixed, class-balanced validation set out of train
-            stratify = hp.label_column if hasattr(label_feature, "names") else None
-            carved = splits["train"].train_test_split(test_size=hp.val_size, seed=hp.seed, stratify_by_column=stratify)
-            splits["train"], splits["validation"] = carved["train"], carved["test"]
-        for split, size in (("train", hp.train_subset), ("validation", hp.val_subset), ("test", hp.test_subset)):
+        stratify = hp.label_column if hasattr(label_feature, "names") else None
+        for split, size in (("test", hp.test_size), ("validation", hp.val_size)):
+            if split not in splits and size:  # carve a fixed, class-balanced split out of train
+                carved = splits["train"].train_test_split(test_size=size, seed=hp.split_seed,
+                                                          stratify_by_column=stratify)
+                splits["train"], splits[split] = carved["train"], carved["test"]
+        limits = (("train", hp.max_train_examples), ("validation", hp.max_val_examples), ("test", hp.max_test_examples))
+        for split, size in limits:
             if size is not None and split in splits and size < len(splits[split]):
-                splits[split] = splits[split].shuffle(seed=hp.seed).select(range(size))
+                splits[split] = splits[split].shuffle(seed=hp.split_seed).select(range(size))
         return splits
 
     def train_transform(self) -> Any:
@@ -239,20 +307,25 @@ class ImageDataModule(LightningDataModule):
         return transforms.Compose([primary, secondary, final])
 
     def setup(self, stage: str | None = None) -> None:
-        if self.splits:
+        if stage == "predict" and self.predict_path is not None:
+            # Class names come from the model (its id2label), so predicting needs no labelled data at all.
+            self.splits["predict"] = ImageFiles(self.predict_inputs, ProcessorTransform(self.image_processor))
             return
-        self.splits = self._load()
+        if set(self.splits) - {"predict"}:
+            return
+        loaded = self._load()
+        self.splits.update(loaded)
         hp = self.hparams
         if hp.mixup_alpha > 0 or hp.cutmix_alpha > 0:
             self.mixup = Mixup(mixup_alpha=hp.mixup_alpha, cutmix_alpha=hp.cutmix_alpha, prob=hp.mixup_prob,
                                switch_prob=hp.mixup_switch_prob, mode=hp.mixup_mode, label_smoothing=0.0,
                                num_classes=len(self.class_names))
         if hp.device_augment:
-            self.device_tensors = {name: self._decode(split) for name, split in self.splits.items()}
+            self.device_tensors = {name: self._decode(split) for name, split in loaded.items()}
             return
         eval_transform = PixelTransform(ProcessorTransform(self.image_processor), hp.image_column, hp.label_column)
         train_transform = PixelTransform(self.train_transform(), hp.image_column, hp.label_column)
-        for name, split in self.splits.items():
+        for name, split in loaded.items():
             self.splits[name] = split.with_transform(train_transform if name == "train" else eval_transform)
 
     # ----------------------------------------------------------------------------------------------------------------
@@ -289,6 +362,24 @@ class ImageDataModule(LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", train=False)
 
+    def predict_dataloader(self) -> DataLoader:
+        """Batches of ``pixel_values`` and ``index`` (the image's position in :attr:`predict_inputs`), in order.
+
+        Without ``predict_path`` the test split is predicted, ``index`` being the position in that split.
+        """
+        if self.predict_path is None:
+            if "test" not in self.splits:
+                raise ValueError("ImageDataModule has no test split to predict; set predict_path to your images")
+            test = self.splits["test"]
+            if self.hparams.device_augment:  # the split was decoded to a tensor; predict through the processor
+                test = test.with_transform(PixelTransform(ProcessorTransform(self.image_processor),
+                                                          self.hparams.image_column, self.hparams.label_column))
+            return DataLoader(_Indexed(test), batch_size=self.eval_batch_size,
+                              num_workers=self.hparams.num_workers, pin_memory=self.hparams.pin_memory,
+                              collate_fn=_collate_indexed)
+        return DataLoader(self.splits["predict"], batch_size=self.eval_batch_size, num_workers=self.hparams.num_workers,
+                          pin_memory=self.hparams.pin_memory, collate_fn=_collate_indexed)
+
     # ----------------------------------------------------------------------------------------------------------------
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> dict[str, torch.Tensor]:
         """On the device: the device-augment pipeline (if on), then Mixup/CutMix on training batches."""
@@ -324,3 +415,24 @@ class ImageDataModule(LightningDataModule):
             pixels = torch.where(flip, pixels.flip(-1), pixels)
         mean, std = (torch.tensor(v, device=images.device)[None, :, None, None] for v in self.mean_std)
         return (pixels - mean) / std
+
+
+class _Indexed(Dataset):
+    """A split's examples with their position added as ``index`` (labels stay, for whoever wants to compare)."""
+
+    def __init__(self, split: Any):
+        self.split = split
+
+    def __len__(self) -> int:
+        return len(self.split)
+
+    def __getitem__(self, index: int) -> dict[str, Any]:
+        return {**self.split[index], "index": index}
+
+
+def _collate_indexed(examples: list[dict[str, Any]]) -> dict[str, torch.Tensor]:
+    batch = {"pixel_values": torch.stack([e["pixel_values"] for e in examples]),
+             "index": torch.tensor([e["index"] for e in examples], dtype=torch.long)}
+    if all("labels" in e for e in examples):
+        batch["labels"] = torch.tensor([e["labels"] for e in examples])
+    return batch

@@ -16,34 +16,49 @@ Where the text comes from (``dataset=``):
 - anything else is a Hugging Face Hub dataset loaded with ``datasets.load_dataset(dataset, dataset_config)``,
   e.g. ``bentrevett/multi30k`` or ``wmt14`` + ``de-en`` (needs the internet once; cached afterwards).
 
-Everything is checked in ``__init__`` (files exist, languages present, tokenizer ready), so a bad config fails
-when the CLI builds the objects, before any training.
+What is cheap to check is checked in ``__init__`` (files exist, languages present, limits valid), so a bad config
+fails when the CLI builds the objects; the text is read and tokenized in ``setup()`` (and the tokenizer trained in
+``prepare_data()`` when ``tokenizer_dir`` names a folder to save it in).
+
+For ``predict``, ``predict_path`` names a UTF-8 text file (``.gz`` allowed) with one source sentence per line; empty
+lines stay (their translation is empty) and each batch carries ``index``, the line's position in the file.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import zlib
 from pathlib import Path
 from typing import Any
 
 import datasets
 import lightning as L
+import torch
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 
 from hf_seq2seq_vit.data.batching import TokenBudgetBatchSampler
-from hf_seq2seq_vit.tokenization import load_tokenizer, train_translation_tokenizers
+from hf_seq2seq_vit.tokenization import load_tokenizer, read_corpus_lines, train_translation_tokenizers
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
 BUNDLED_DATASETS = ("bundled:multi30k", "bundled:tatoeba-ko-en", "bundled:stylekqc-ko-en", "bundled:ko-en-mixed")
+BUNDLED_LANGUAGES = {"bundled:tatoeba-ko-en": ["en", "ko"], "bundled:stylekqc-ko-en": ["en", "ko"],
+                     "bundled:ko-en-mixed": ["en", "ko"]}
 TABLE_BUILDERS = {".tsv": "csv", ".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 VAL_SPLIT_NAMES = ("validation", "valid", "val", "dev")
 SPLITS = ("train", "validation", "test")
+STAGE_SPLITS = {"fit": ("train", "validation"), "validate": ("validation",), "test": ("test",), "predict": ()}
 
-__all__ = ["BUNDLED_DATASETS", "TranslationDataModule", "load_parallel_text"]
+__all__ = ["BUNDLED_DATASETS", "TranslationDataModule", "check_example_limit", "load_parallel_text"]
+
+
+def check_example_limit(name: str, value: int | None) -> None:
+    """Refuse a ``max_*_examples`` limit that is not ``None`` or an int >= 1, naming the argument."""
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+        raise ValueError(f"{name}={value!r} is invalid: give an int >= 1 (keep that many examples) or null (keep all)")
 
 
 class TranslationDataModule(L.LightningDataModule):
@@ -59,12 +74,17 @@ class TranslationDataModule(L.LightningDataModule):
             ``None`` finds ``validation``/``val``/``dev`` and ``test``.
         val_size, test_size: pairs held out from a shuffled train split when the source has no such split.
         split_seed: seed of that hold-out shuffle (kept apart from ``seed`` so test sets stay put across runs).
-        max_train_examples, max_eval_examples: keep only the first N pairs (quick runs).
+        max_train_examples, max_val_examples, max_test_examples: keep only the first N pairs of that split
+            (quick runs); ``None`` keeps all.
+        predict_path: a text file (``.gz`` allowed), one source sentence per line, for ``predict``; without it,
+            ``predict`` translates the test split.
         tokenizer_dir: a saved tokenizer folder to load; if it does not exist, the trained tokenizer is saved there.
         tokenizer_vocab_size, tokenizer_model: size and kind (``bpe``/``unigram``) of the joint tokenizer trained otherwise.
         max_length: training pairs with more tokens on either side are dropped (count logged); eval sources cut.
-        max_tokens: padded tokens per batch and side; ``eval_max_tokens`` for validation/test (default the same).
+        max_tokens: padded tokens per batch and side; ``eval_max_tokens`` for validation/test/predict (default the same).
+        max_sentences: optional cap on the pairs in one batch.
         seed: seed of the per-epoch batch shuffle.
+        num_workers: DataLoader worker processes.
 
     Example::
 
@@ -90,7 +110,9 @@ class TranslationDataModule(L.LightningDataModule):
         test_size: int = 500,
         split_seed: int = 0,
         max_train_examples: int | None = None,
-        max_eval_examples: int | None = None,
+        max_val_examples: int | None = None,
+        max_test_examples: int | None = None,
+        predict_path: str | None = None,
         tokenizer_dir: str | None = None,
         tokenizer_vocab_size: int = 8000,
         tokenizer_model: str = "bpe",
@@ -106,39 +128,57 @@ class TranslationDataModule(L.LightningDataModule):
             raise ValueError(f"src_lang and tgt_lang are both {src_lang!r}; pick two different languages")
         if max_length > max_tokens:
             raise ValueError(f"max_length={max_length} exceeds max_tokens={max_tokens}: one pair would not fit a batch")
+        for name, value in (("max_train_examples", max_train_examples), ("max_val_examples", max_val_examples),
+                            ("max_test_examples", max_test_examples)):
+            check_example_limit(name, value)
+        if predict_path is not None and not os.path.isfile(predict_path):
+            raise FileNotFoundError(f"predict_path={predict_path!r} is not a file (working directory {os.getcwd()}); "
+                                    "give a text file with one sentence per line")
         self.save_hyperparameters()
         self.dataset, self.src_lang, self.tgt_lang = dataset, src_lang, tgt_lang
+        self.dataset_config, self.data_files, self.split_seed = dataset_config, data_files, split_seed
+        self.val_size, self.test_size, self.predict_path = val_size, test_size, predict_path
+        self.max_train_examples, self.max_val_examples = max_train_examples, max_val_examples
+        self.max_test_examples, self.num_workers, self.seed = max_test_examples, num_workers, seed
         self.max_length, self.max_tokens = max_length, max_tokens
         self.eval_max_tokens = eval_max_tokens or max_tokens
-        self.raw = load_parallel_text(
-            dataset, src_lang, tgt_lang, dataset_config=dataset_config, data_files=data_files, columns=columns,
-            train_split=train_split, val_split=val_split, test_split=test_split, val_size=val_size,
-            test_size=test_size, split_seed=split_seed,
-        )
-        for split, limit in (("train", max_train_examples), ("validation", max_eval_examples),
-                             ("test", max_eval_examples)):
-            if limit is not None and split in self.raw and len(self.raw[split]) > limit:
-                self.raw[split] = self.raw[split].select(range(limit))
-        self.tokenizer = self._load_or_train_tokenizer(tokenizer_dir, tokenizer_vocab_size, tokenizer_model)
+        # Cheap checks now (paths, folder listings, table headers); the text itself is read in setup().
+        check_parallel_source(dataset, src_lang, tgt_lang, data_files=data_files, columns=columns)
+        self.raw: datasets.DatasetDict | None = None
+        self.tokenizer: PreTrainedTokenizerFast | None = None
         self.datasets: dict[str, datasets.Dataset] = {}
+        self.predict_inputs: list[str] = []  # the predict file's lines, in order (a prediction writer may want them)
         self.num_filtered = 0
         self._resume: dict[str, int] | None = None
 
     @property
     def vocab_size(self) -> int:
         """Size of the (joint) vocabulary the model must have."""
+        if self.tokenizer is None:
+            raise RuntimeError("TranslationDataModule has no tokenizer yet; call setup() (the Trainer does) first")
         return len(self.tokenizer)
 
     def prepare_data(self) -> None:
+        """Train the tokenizer once and save it to ``tokenizer_dir`` (the Trainer runs this on one process only)."""
         tokenizer_dir = self.hparams.tokenizer_dir
         if tokenizer_dir and not os.path.isfile(os.path.join(tokenizer_dir, "tokenizer.json")):
+            self._ensure_tokenizer()
             self.tokenizer.save_pretrained(tokenizer_dir)
 
     def setup(self, stage: str | None = None) -> None:
-        if self.datasets:
-            return
-        for split in self.raw:
-            self.datasets[split] = self._tokenize(split)
+        """Read the splits ``stage`` needs (all for ``None``), load or train the tokenizer, tokenize."""
+        predicting = stage == "predict" and self.predict_path is not None
+        if not predicting:
+            self._load_raw()
+        self._ensure_tokenizer()
+        needed = SPLITS if stage is None else STAGE_SPLITS.get(stage, SPLITS)
+        if stage == "predict" and self.predict_path is None:
+            needed = ("test",)
+        for split in needed:
+            if split not in self.datasets and split in self.raw:
+                self.datasets[split] = self._tokenize(split)
+        if predicting and "predict" not in self.datasets:
+            self.datasets["predict"] = self._predict_dataset()
 
     def train_dataloader(self) -> DataLoader:
         sampler = self._sampler("train", self.max_tokens, shuffle=True)
@@ -154,7 +194,12 @@ class TranslationDataModule(L.LightningDataModule):
         return self._loader("test", self._sampler("test", self.eval_max_tokens, shuffle=False))
 
     def predict_dataloader(self) -> DataLoader:
-        return self.test_dataloader()
+        """Length-bucketed batches of ``input_ids``, ``attention_mask``, ``index`` (position in the input), ``src_text``.
+
+        The batches come sorted by length, not in input order; ``index`` lets a prediction writer put them back.
+        """
+        split = "predict" if self.predict_path is not None else "test"
+        return self._loader(split, self._sampler(split, self.eval_max_tokens, shuffle=False), with_index=True)
 
     def state_dict(self) -> dict[str, Any]:
         # Where the epoch stood when the checkpoint was written, so a resumed run continues with the next batch
@@ -167,15 +212,34 @@ class TranslationDataModule(L.LightningDataModule):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._resume = dict(state_dict) if state_dict else None
 
-    def _load_or_train_tokenizer(self, tokenizer_dir, vocab_size, tokenizer_model) -> PreTrainedTokenizerFast:
-        if tokenizer_dir and os.path.isfile(os.path.join(tokenizer_dir, "tokenizer.json")):
-            return load_tokenizer(tokenizer_dir)
-        train = self.raw["train"]
-        tokenizer, _ = train_translation_tokenizers(
-            train[self.src_lang], train[self.tgt_lang], vocab_size=vocab_size, model=tokenizer_model,
-            model_max_length=self.max_length,
-        )
-        return tokenizer
+    # ----------------------------------------------------------------------------------------------------------------
+    def _load_raw(self) -> datasets.DatasetDict:
+        if self.raw is None:
+            h = self.hparams
+            raw = load_parallel_text(
+                self.dataset, self.src_lang, self.tgt_lang, dataset_config=h.dataset_config, data_files=h.data_files,
+                columns=h.columns, train_split=h.train_split, val_split=h.val_split, test_split=h.test_split,
+                val_size=h.val_size, test_size=h.test_size, split_seed=h.split_seed,
+            )
+            limits = {"train": h.max_train_examples, "validation": h.max_val_examples, "test": h.max_test_examples}
+            for split, limit in limits.items():
+                if limit is not None and split in raw and len(raw[split]) > limit:
+                    raw[split] = raw[split].select(range(limit))
+            self.raw = raw
+        return self.raw
+
+    def _ensure_tokenizer(self) -> PreTrainedTokenizerFast:
+        if self.tokenizer is None:
+            tokenizer_dir = self.hparams.tokenizer_dir
+            if tokenizer_dir and os.path.isfile(os.path.join(tokenizer_dir, "tokenizer.json")):
+                self.tokenizer = load_tokenizer(tokenizer_dir)
+            else:
+                train = self._load_raw()["train"]
+                self.tokenizer, _ = train_translation_tokenizers(
+                    train[self.src_lang], train[self.tgt_lang], vocab_size=self.hparams.tokenizer_vocab_size,
+                    model=self.hparams.tokenizer_model, model_max_length=self.max_length,
+                )
+        return self.tokenizer
 
     def _tokenize(self, split: str) -> datasets.Dataset:
         tokenizer, src, tgt, max_length = self.tokenizer, self.src_lang, self.tgt_lang, self.max_length
@@ -190,51 +254,98 @@ class TranslationDataModule(L.LightningDataModule):
         dataset = self.raw[split].map(encode, batched=True, desc=f"Tokenizing {split}")
         if training:
             before = len(dataset)
-            dataset = dataset.filter(
-                lambda lengths, texts: [0 < n <= max_length and t.strip() != "" for n, t in zip(lengths, texts)],
-                input_columns=["length", src], batched=True,
-            )
+            dataset = dataset.filter(lambda lengths: [n <= max_length for n in lengths], input_columns=["length"],
+                                     batched=True)
             self.num_filtered = before - len(dataset)
-            logger.info(
-                "Dropped %d of %d training pairs longer than max_length=%d tokens or empty; %d remain",
-                self.num_filtered, before, max_length, len(dataset),
-            )
+            logger.info("Dropped %d of %d training pairs longer than max_length=%d tokens; %d remain",
+                        self.num_filtered, before, max_length, len(dataset))
             if len(dataset) == 0:
                 raise ValueError(f"No training pair has at most max_length={max_length} tokens; raise max_length")
         return dataset
+
+    def _predict_dataset(self) -> list[dict[str, Any]]:
+        lines = read_corpus_lines(self.predict_path)
+        if not lines:
+            raise ValueError(f"predict_path={self.predict_path!r} is empty; give one sentence per line")
+        self.predict_inputs = lines
+        encoded = self.tokenizer(lines, truncation=True, max_length=self.max_length)
+        return [{"index": index, "input_ids": ids, "attention_mask": mask, "src_text": text, "length": len(ids)}
+                for index, (ids, mask, text) in enumerate(zip(encoded["input_ids"], encoded["attention_mask"], lines))]
 
     def _sampler(self, split: str, max_tokens: int, shuffle: bool) -> TokenBudgetBatchSampler:
         if split not in self.datasets:
             raise ValueError(f"The data has no {split!r} split (it has {sorted(self.datasets)}); see the split options")
         trainer = self.trainer
         replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        return TokenBudgetBatchSampler(
-            self.datasets[split]["length"], max_tokens, shuffle=shuffle, seed=self.hparams.seed,
-            num_replicas=replicas, rank=rank, max_sentences=self.hparams.max_sentences,
-        )
+        lengths = self.datasets[split]["length"] if split != "predict" else [e["length"] for e in
+                                                                             self.datasets[split]]
+        return TokenBudgetBatchSampler(lengths, max_tokens, shuffle=shuffle, seed=self.seed, num_replicas=replicas,
+                                       rank=rank, max_sentences=self.hparams.max_sentences)
 
-    def _loader(self, split: str, sampler: TokenBudgetBatchSampler) -> DataLoader:
-        keep_text = split != "train"
-        columns = ["input_ids", "attention_mask", "labels"] + ([self.src_lang, self.tgt_lang] if keep_text else [])
-        dataset = self.datasets[split].select_columns(columns)
+    def _loader(self, split: str, sampler: TokenBudgetBatchSampler, with_index: bool = False) -> DataLoader:
+        if split == "predict":
+            dataset = self.datasets[split]
+        else:
+            keep_text = split != "train"
+            columns = ["input_ids", "attention_mask", "labels"] + ([self.src_lang, self.tgt_lang] if keep_text else [])
+            dataset = self.datasets[split].select_columns(columns)
+            if with_index:
+                dataset = dataset.add_column("index", list(range(len(dataset))))
         collate = _TranslationCollator(self.tokenizer, self.src_lang, self.tgt_lang)
-        workers = self.hparams.num_workers
-        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=workers,
-                          persistent_workers=workers > 0)
+        return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
 
 
 class _TranslationCollator:
-    """Pad ids (labels with -100, which the loss ignores) and carry the raw texts along for BLEU."""
+    """Pad ids (labels with -100, which the loss ignores) and carry the raw texts (for BLEU) and indices along."""
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, src_lang: str, tgt_lang: str):
         self.pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, return_tensors="pt")
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
 
     def __call__(self, examples: list[dict]) -> dict:
-        texts = {"src_text": [e.pop(self.src_lang) for e in examples if self.src_lang in e],
+        examples = [dict(e) for e in examples]
+        texts = {"src_text": [e.pop(key) for e in examples for key in (self.src_lang, "src_text") if key in e],
                  "tgt_text": [e.pop(self.tgt_lang) for e in examples if self.tgt_lang in e]}
+        index = [e.pop("index") for e in examples if "index" in e]
+        for e in examples:
+            e.pop("length", None)
         batch = dict(self.pad(examples))
+        if index:
+            batch["index"] = torch.tensor(index, dtype=torch.long)
         return batch | {key: value for key, value in texts.items() if value}
+
+
+def check_parallel_source(
+    dataset: str,
+    src_lang: str,
+    tgt_lang: str,
+    data_files: dict[str, str] | None = None,
+    columns: list[str] | None = None,
+) -> None:
+    """Fail fast, without reading the text: files exist, languages are in a folder's file names or a table's header.
+
+    Hub datasets are not checked here (that needs a download); ``load_parallel_text`` checks them when it loads.
+    """
+    langs = (src_lang, tgt_lang)
+    if data_files is not None:
+        _check_table_files(data_files, columns, langs)
+    elif dataset.startswith("bundled:"):
+        if dataset not in BUNDLED_DATASETS:
+            raise ValueError(f"Unknown bundled dataset {dataset!r}; choose one of {list(BUNDLED_DATASETS)}")
+        if dataset == "bundled:multi30k":
+            _line_parallel_files(BUNDLED_DIR / "multi30k", langs)
+        else:
+            found = BUNDLED_LANGUAGES[dataset]
+            for lang in langs:
+                if lang not in found:
+                    raise ValueError(f"Language {lang!r} is not in the data {dataset!r}; it has {found}")
+    elif os.path.isdir(dataset):
+        _line_parallel_files(Path(dataset), langs)
+    elif os.path.isfile(dataset):
+        _check_table_files({"train": dataset}, columns, langs)
+    elif dataset.startswith((".", "/", "~")) or set(Path(dataset).suffixes) & (set(TABLE_BUILDERS) | {".gz"}):
+        raise FileNotFoundError(f"No data file or folder at {dataset!r}; check the path (relative to {os.getcwd()})")
 
 
 def load_parallel_text(
@@ -253,6 +364,9 @@ def load_parallel_text(
 ) -> datasets.DatasetDict:
     """Load parallel text as a ``DatasetDict`` with splits train/validation/test and one column per language.
 
+    Pairs with a missing or blank side (a TSV row without its target column, an empty line) are dropped from
+    every split, and the log says how many.
+
     Example::
 
         >>> raw = load_parallel_text("bundled:multi30k", "en", "de")
@@ -260,28 +374,46 @@ def load_parallel_text(
         {'train': 29000, 'validation': 1014, 'test': 1000}
     """
     langs = (src_lang, tgt_lang)
+    check_parallel_source(dataset, src_lang, tgt_lang, data_files=data_files, columns=columns)
     if data_files is not None:
         raw = _load_table_files(data_files, columns)
     elif dataset.startswith("bundled:"):
         raw = _load_bundled(dataset, langs, test_split, split_seed, val_size, test_size)
-        return _check_languages(raw, langs, dataset)
+        return _drop_incomplete_pairs(_check_languages(raw, langs, dataset), langs, dataset)
     elif os.path.isdir(dataset):
         raw = _load_line_parallel(Path(dataset), langs, train_split, val_split, test_split)
-        return _check_languages(raw, langs, dataset)
+        return _drop_incomplete_pairs(_check_languages(raw, langs, dataset), langs, dataset)
     elif os.path.isfile(dataset):
         raw = _load_table_files({"train": dataset}, columns)
-    elif dataset.startswith((".", "/", "~")) or set(Path(dataset).suffixes) & (set(TABLE_BUILDERS) | {".gz"}):
-        raise FileNotFoundError(f"No data file or folder at {dataset!r}; check the path (relative to {os.getcwd()})")
     else:  # a Hub dataset name such as "bentrevett/multi30k" or "wmt14"
         raw = datasets.load_dataset(dataset, dataset_config)
     raw = _flatten_translation_column(raw, langs)
     _check_languages(raw, langs, dataset)
+    raw = _drop_incomplete_pairs(raw, langs, dataset)
     return _canonical_splits(raw, langs, train_split, val_split, test_split, val_size, test_size, split_seed)
 
 
+def _drop_incomplete_pairs(raw: datasets.DatasetDict, langs, source: str) -> datasets.DatasetDict:
+    # A row without its target column reads as an empty string (or None): training on it teaches the model to
+    # stop at once, and an empty reference is no test. Drop such pairs and say how many.
+    out = {}
+    for split, dataset in raw.items():
+        before = len(dataset)
+        dataset = dataset.filter(
+            lambda *sides: [all(isinstance(text, str) and text.strip() for text in pair) for pair in zip(*sides)],
+            input_columns=list(langs), batched=True,
+        )
+        if len(dataset) < before:
+            logger.warning("Dropped %d of %d %s pairs of %r with a missing or empty %r or %r side",
+                           before - len(dataset), before, split, source, *langs)
+        if len(dataset) == 0:
+            raise ValueError(f"The {split!r} split of {source!r} has no pair with both a {langs[0]!r} and a "
+                             f"{langs[1]!r} text; check the columns / files")
+        out[split] = dataset
+    return datasets.DatasetDict(out)
+
+
 def _load_bundled(name, langs, test_split, split_seed, val_size, test_size) -> datasets.DatasetDict:
-    if name not in BUNDLED_DATASETS:
-        raise ValueError(f"Unknown bundled dataset {name!r}; choose one of {list(BUNDLED_DATASETS)}")
     if name == "bundled:multi30k":
         return _load_line_parallel(BUNDLED_DIR / "multi30k", langs, "train", "val", test_split or "test_2016_flickr")
     korean = BUNDLED_DIR / "korean-english"
@@ -304,52 +436,106 @@ def _load_bundled(name, langs, test_split, split_seed, val_size, test_size) -> d
     })
 
 
-def _load_line_parallel(folder: Path, langs, train_split, val_split, test_split) -> datasets.DatasetDict:
+def _line_parallel_files(folder: Path, langs) -> list[str]:
+    """The folder's ``{split}.{lang}[.gz]`` file names, after checking that both languages have files."""
     # `{split}.{lang}[.gz]` files only: a README.md or PROVENANCE.md beside them is not a language "md".
     files = sorted(p.name for p in folder.iterdir() if p.suffix not in {".md", ".txt", ".json", ".yaml"}
                    and "." in p.name.removesuffix(".gz")) if folder.is_dir() else []
     if not files:
         raise FileNotFoundError(f"No data files in {str(folder)!r}; expected {{split}}.{{lang}}[.gz] line-parallel files")
-    stems = {name.removesuffix(".gz").rsplit(".", 1)[0] for name in files}
     found_langs = sorted({name.removesuffix(".gz").rsplit(".", 1)[-1] for name in files})
     for lang in langs:
         if lang not in found_langs:
             raise ValueError(f"Language {lang!r} is not in the data at {str(folder)!r}; it has {found_langs}")
+    return files
+
+
+def _load_line_parallel(folder: Path, langs, train_split, val_split, test_split) -> datasets.DatasetDict:
+    files = _line_parallel_files(folder, langs)
+    stems = {name.removesuffix(".gz").rsplit(".", 1)[0] for name in files}
     val_split = val_split or next((s for s in VAL_SPLIT_NAMES if s in stems), None)
     test_split = test_split or ("test" if "test" in stems else None)
     raw = {}
     for split, stem in (("train", train_split), ("validation", val_split), ("test", test_split)):
         if stem is None:
             continue
-        sides = []
+        sides = {}
         for lang in langs:
             path = next((folder / f"{stem}.{lang}{ext}" for ext in (".gz", "") if (folder / f"{stem}.{lang}{ext}").is_file()),
                         None)
             if path is None:
                 raise FileNotFoundError(f"Missing data file {str(folder / f'{stem}.{lang}.gz')!r}; the folder has {files}")
-            side = datasets.load_dataset("text", data_files={split: str(path)}, split=split)
-            sides.append(side.rename_column("text", lang))
-        if len(sides[0]) != len(sides[1]):
-            raise ValueError(f"Split {stem!r} is not line-parallel: {len(sides[0])} vs {len(sides[1])} lines")
-        raw[split] = datasets.concatenate_datasets(sides, axis=1)
+            sides[lang] = (path, read_corpus_lines(path))
+        (src_path, src_lines), (tgt_path, tgt_lines) = sides.values()
+        if len(src_lines) != len(tgt_lines):
+            raise ValueError(f"Split {stem!r} is not line-parallel: {str(src_path)!r} has {len(src_lines)} lines but "
+                             f"{str(tgt_path)!r} has {len(tgt_lines)}; each line must translate the same line")
+        raw[split] = datasets.Dataset.from_dict({langs[0]: src_lines, langs[1]: tgt_lines})
     return datasets.DatasetDict(raw)
 
 
-def _load_table_files(data_files: dict[str, str], columns: list[str] | None) -> datasets.DatasetDict:
-    for split, path in data_files.items():
-        if not os.path.isfile(path):
-            raise FileNotFoundError(f"Missing data file {path!r} (split {split!r}); check the path")
+def _table_suffix(data_files: dict[str, str]) -> str:
     suffixes = {next((s for s in reversed(Path(p).suffixes) if s in TABLE_BUILDERS), None) for p in data_files.values()}
     if None in suffixes or len(suffixes) != 1:
         raise ValueError(f"data_files must all be one of {sorted(TABLE_BUILDERS)} (optionally .gz); got {data_files}")
-    suffix = suffixes.pop()
+    return suffixes.pop()
+
+
+def _check_table_files(data_files: dict[str, str], columns: list[str] | None, langs) -> None:
+    if not isinstance(data_files, dict) or not data_files:
+        raise ValueError(f"data_files must map split names to files, e.g. {{'train': 'pairs.tsv'}}; got {data_files!r}")
+    for split, path in data_files.items():
+        if not isinstance(path, str) or not os.path.isfile(path):
+            raise FileNotFoundError(f"Missing data file {path!r} (data_files[{split!r}]); check the path "
+                                    f"(relative to {os.getcwd()})")
+    suffix = _table_suffix(data_files)
+    if TABLE_BUILDERS[suffix] != "csv":
+        return
+    for split, path in data_files.items():  # the header (or `columns`) must name both languages
+        header = columns
+        if header is None:
+            first = next(iter(read_corpus_lines(path, limit=1)), "")
+            header = first.split("\t" if suffix == ".tsv" else ",")
+        for lang in langs:
+            if lang not in header:
+                raise ValueError(f"Language {lang!r} is not in the data {path!r}: its columns are {list(header)}; set "
+                                 "src_lang/tgt_lang to two of them, or name header-less columns with columns=[...]")
+
+
+def _load_table_files(data_files: dict[str, str], columns: list[str] | None) -> datasets.DatasetDict:
+    suffix = _table_suffix(data_files)
     options: dict[str, Any] = {}
     if TABLE_BUILDERS[suffix] == "csv":
         # Text is data, not CSV syntax: no quote handling (Tatoeba has quotes), no "NA" -> missing conversion.
         options = dict(sep="\t" if suffix == ".tsv" else ",", quoting=3, na_filter=False)
         if columns:
             options["column_names"] = columns
-    return datasets.load_dataset(TABLE_BUILDERS[suffix], data_files=dict(data_files), **options)
+    splits = {}
+    for split, path in data_files.items():  # one file at a time, so that an error can name it
+        try:
+            splits[split] = datasets.load_dataset(TABLE_BUILDERS[suffix], data_files={split: path}, split=split,
+                                                  **options)
+        except (datasets.exceptions.DatasetGenerationError, UnicodeDecodeError, EOFError, OSError, zlib.error) as error:
+            # datasets wraps the real cause (a pandas ParserError naming the line, a UnicodeDecodeError, a truncated
+            # gzip stream) in a DatasetGenerationError that names no file.
+            cause = error
+            while cause.__cause__ is not None:
+                cause = cause.__cause__
+            raise ValueError(f"Could not read the data file {path!r}: {type(cause).__name__}: {cause}. "
+                             f"{_fix_hint(cause, suffix)}") from error
+    return datasets.DatasetDict(splits)
+
+
+def _fix_hint(cause: BaseException, suffix: str) -> str:
+    if isinstance(cause, UnicodeDecodeError):
+        return "Save the file as UTF-8 (e.g. iconv -f latin1 -t utf-8)."
+    if isinstance(cause, (EOFError, OSError, zlib.error)):
+        return "The compressed file is truncated or corrupt; download or compress it again."
+    if suffix in (".tsv", ".csv"):
+        sep = "tab" if suffix == ".tsv" else "comma"
+        return (f"Every row needs the same number of {sep}-separated fields as the header (or columns=[...]); "
+                "fix or remove the line named above.")
+    return "Check that the file is valid for its suffix."
 
 
 def _flatten_translation_column(raw: datasets.DatasetDict, langs) -> datasets.DatasetDict:
