@@ -18,9 +18,15 @@ __all__ = ["TokenBudgetBatchSampler"]
 class TokenBudgetBatchSampler(Sampler[list[int]]):
     """Yield lists of example indices whose padded size ``len(batch) * longest`` stays within ``max_tokens``.
 
-    Each epoch (seeded by ``seed + epoch``) the indices are shuffled, sorted by length inside pools of
-    ``pool_size`` examples (length bucketing with some randomness left), cut greedily into batches, and the batch
-    order is shuffled. Without ``shuffle`` the examples are sorted by length once (evaluation: least padding).
+    Each epoch (seeded by ``seed + epoch``) the indices are shuffled, stably sorted by length (so pairs of equal
+    length meet in a new random order every epoch), cut greedily into batches, and the batch order is shuffled.
+    Without ``shuffle`` the examples are sorted by length once (evaluation: least padding).
+
+    The number of batches is the same in every epoch, by construction: the sorted sequence of lengths, and hence
+    where the greedy cut falls, does not depend on the shuffle. Lightning reads a training loader's length once
+    and validates (and checkpoints) when ``(batch_idx + 1) % num_training_batches == 0``; a count that changed
+    from epoch to epoch (as sorting inside random pools did) would silently skip validation in every shorter epoch
+    and cut every longer one short.
 
     Under DDP every rank builds the same list of batches and takes every ``num_replicas``-th one, so ranks hold
     disjoint shards that together cover the data. When the number of batches does not divide evenly, the largest
@@ -49,7 +55,6 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         seed: int = 0,
         num_replicas: int = 1,
         rank: int = 0,
-        pool_size: int = 4096,
         max_sentences: int | None = None,
     ):
         self.lengths = [int(length) for length in lengths]
@@ -64,7 +69,7 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
         self.max_tokens, self.shuffle, self.seed = max_tokens, shuffle, seed
-        self.num_replicas, self.rank, self.pool_size, self.max_sentences = num_replicas, rank, pool_size, max_sentences
+        self.num_replicas, self.rank, self.max_sentences = num_replicas, rank, max_sentences
         self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, batches already consumed on this rank)
         self._cache: tuple[int, list[list[int]]] | None = None
@@ -102,13 +107,10 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
     def _all_batches(self) -> list[list[int]]:
         lengths = torch.tensor(self.lengths)
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        if self.shuffle:
-            order = torch.randperm(len(lengths), generator=generator)
-            # Sort inside pools only: batches hold similar lengths, yet which pairs meet changes every epoch.
-            pools = [pool[torch.sort(lengths[pool], stable=True).indices] for pool in order.split(self.pool_size)]
-            order = torch.cat(pools)
-        else:
-            order = torch.sort(lengths, stable=True).indices
+        order = torch.randperm(len(lengths), generator=generator) if self.shuffle else torch.arange(len(lengths))
+        # A stable sort of shuffled indices: which equal-length pairs meet changes every epoch, while the sequence
+        # of lengths (and so the batch count) stays the same.
+        order = order[torch.sort(lengths[order], stable=True).indices]
         batches = self._cut(order.tolist())
         if self.shuffle:
             batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
