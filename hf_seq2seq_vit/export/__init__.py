@@ -17,6 +17,7 @@ From Python::
 
 from .contract import CheckpointContract, CheckpointContractError, TokenizerRecord, TrainInfo
 from .errors import ExportError, HubExportError
+from .target import check_export_target
 from .exporting import (
     TASKS,
     export_checkpoint,
@@ -37,6 +38,7 @@ __all__ = [
     "HubExportError",
     "TokenizerRecord",
     "TrainInfo",
+    "check_export_target",
     "export_checkpoint",
     "generation_config_from_checkpoint",
     "load_exported",

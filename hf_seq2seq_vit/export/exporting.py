@@ -30,9 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +53,7 @@ import hf_seq2seq_vit  # noqa: F401  (registers our configs and models with the 
 
 from .contract import CheckpointContract
 from .errors import ExportError, HubExportError
+from .target import check_export_target, staged_export
 from ..model_card import build_model_card, evaluation_rows
 from ..models.conv_vit import ConvViTImageProcessor
 from ..pipelines import TranslationPipeline
@@ -264,13 +263,15 @@ def export_checkpoint(
     model_name: str | None = None,
     license: str = "apache-2.0",
     verify: bool = True,
+    overwrite: bool = False,
 ) -> Path:
     """Write the Hugging Face folder of a Lightning checkpoint: model, tokenizer/processor, remote code, model card.
 
     The folder is built next to ``output_dir`` and moved into place only when complete (and, with ``verify=True``,
     reloaded with :func:`load_exported` and checked to give the same logits as the checkpoint's weights), so a
-    failed export never leaves a half-written folder. An existing ``output_dir`` is replaced only if it is empty or an
-    earlier export (it has a ``config.json``).
+    failed export never leaves a half-written folder. An earlier export in ``output_dir`` is replaced; any other
+    non-empty folder is refused unless ``overwrite=True``, which replaces only the files an export writes
+    (:mod:`hf_seq2seq_vit.export.target`). Nothing the export did not write is ever deleted.
 
     Args:
         checkpoint_path: the Lightning ``.ckpt``.
@@ -279,6 +280,7 @@ def export_checkpoint(
         model_name: the name the card uses (default: the folder name); pass the Hub repo id when pushing.
         license: Hub license of the weights, unless the checkpoint's ``hf_train_info`` has a ``license``.
         verify: reload the written folder and compare its outputs with the checkpoint's.
+        overwrite: write into a non-empty folder that is not an earlier export (same-named files are replaced).
 
     Returns:
         ``output_dir`` as a ``Path``.
@@ -290,17 +292,10 @@ def export_checkpoint(
     """
     checkpoint = read_checkpoint(checkpoint_path, task)
     task = checkpoint["hf_task"]
-    output_dir = Path(output_dir)
-    if output_dir.exists() and (not output_dir.is_dir() or (any(output_dir.iterdir())
-                                                            and not (output_dir / "config.json").is_file())):
-        raise ExportError(
-            f"{str(output_dir)!r} exists and is not an earlier export (no config.json); choose another output folder "
-            "or remove it"
-        )
+    output_dir = Path(os.path.abspath(output_dir))  # "." -> the current folder's own name and parent
+    check_export_target(output_dir, overwrite)  # before the model is built: a refused folder fails fast
     model = model_from_checkpoint(checkpoint)
-    output_dir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{output_dir.name}.", dir=output_dir.parent))
-    try:
+    with staged_export(output_dir, overwrite=overwrite, protect=(checkpoint_path,)) as staging:
         if task == "translation":
             companion = tokenizer_from_checkpoint(checkpoint)
             _check_vocab(companion, model.config, where=str(checkpoint_path))
@@ -325,11 +320,6 @@ def export_checkpoint(
         card.save(staging / "README.md")
         if verify:
             _verify(staging, model, companion, task)
-        if output_dir.exists():
-            shutil.rmtree(output_dir)
-        staging.rename(output_dir)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return output_dir
 
 
@@ -486,7 +476,10 @@ def main(argv: list[str] | None = None) -> int:
         description="Export a Lightning checkpoint as a Hugging Face model folder (save_pretrained + model card).",
     )
     parser.add_argument("checkpoint", help="the Lightning .ckpt file")
-    parser.add_argument("output_dir", help="folder to write (replaced if it holds an earlier export)")
+    parser.add_argument("output_dir", help="folder to write (an earlier export there is replaced)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write into a non-empty folder that is not an earlier export: files with the export's "
+                             "names are replaced, other files are kept")
     parser.add_argument("--task", choices=sorted(TASKS), help="fail unless the checkpoint is of this task")
     parser.add_argument("--push-to-hub", metavar="REPO_ID", help="also upload the folder to this Hub repo (user/name)")
     parser.add_argument("--private", action="store_true", help="create the Hub repo as private")
@@ -502,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
             model_name=args.model_name or args.push_to_hub,
             license=args.license,
             verify=not args.no_verify,
+            overwrite=args.overwrite,
         )
         print(f"Exported {args.checkpoint} to {folder}")
         if args.push_to_hub:

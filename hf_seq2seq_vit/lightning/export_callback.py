@@ -35,9 +35,12 @@ class HubExportCallback(Callback):
     else ``last_model_path``. When no checkpoint file exists (``fast_dev_run``, checkpointing off) the final state is
     saved with ``trainer.save_checkpoint`` first, so the export always goes through the same checkpoint contract.
     Runs on global rank 0 only; the export is verified (reloaded and compared) before it replaces ``output_dir``.
+    A non-empty ``output_dir`` that is not an earlier export is refused when fit *starts* (not after training),
+    unless ``overwrite=True``, which replaces only the files an export writes.
 
     Args:
         output_dir: the folder to write (an earlier export there is replaced).
+        overwrite: write into a non-empty folder that is not an earlier export (the user's other files are kept).
         push_to_hub: a Hub repo id (``user/name``) to upload the folder to afterwards; ``None`` keeps it local.
         private: create the Hub repo as private.
         license: Hub license id of the weights for the model card.
@@ -50,8 +53,9 @@ class HubExportCallback(Callback):
     """
 
     def __init__(self, output_dir: str = "outputs/model", push_to_hub: str | None = None, private: bool = False,
-                 license: str = "apache-2.0"):
+                 license: str = "apache-2.0", overwrite: bool = False):
         self.output_dir = output_dir
+        self.overwrite = overwrite
         self.push_to_hub = push_to_hub
         self.private = private
         self.license = license
@@ -67,6 +71,12 @@ class HubExportCallback(Callback):
                         return path
         return None
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        if stage == "fit" and trainer.is_global_zero:
+            from hf_seq2seq_vit.export import check_export_target
+
+            check_export_target(self.output_dir, overwrite=self.overwrite)  # fail before training, not after
+
     def on_fit_end(self, trainer: Trainer, pl_module: LightningModule) -> None:
         from hf_seq2seq_vit.export import export_checkpoint, push_exported
 
@@ -78,7 +88,8 @@ class HubExportCallback(Callback):
                 trainer.save_checkpoint(path)
             if trainer.is_global_zero:
                 model_name = self.push_to_hub or Path(self.output_dir).name
-                folder = export_checkpoint(path, self.output_dir, model_name=model_name, license=self.license)
+                folder = export_checkpoint(path, self.output_dir, model_name=model_name, license=self.license,
+                                           overwrite=self.overwrite)
                 self.exported_from = path
                 logger.info("Exported %s to %s", path, folder)
                 if self.push_to_hub:
