@@ -171,3 +171,52 @@ def test_missing_files_and_unknown_languages_fail_with_a_clear_message(tmp_path)
         load_parallel_text("bundled:wmt", "en", "de")
     with pytest.raises(ValueError, match="src_lang and tgt_lang are both 'en'"):
         TranslationDataModule("bundled:multi30k", "en", "en")
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# predict_path: the user's own sentences, one per line, each batch carrying the line's index
+
+
+@pytest.fixture(scope="module")
+def predict_module(tmp_path_factory):
+    lines = ["A man rides a bike.", "", "Two dogs\tplay in the snow.", "A woman   sings.", "Kids.", "",
+             "A very long sentence about a man who walks down the street with his dog in the rain."]
+    path = tmp_path_factory.mktemp("predict") / "sentences.txt"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=300, tokenizer_vocab_size=400,
+                               max_length=48, max_tokens=64, predict_path=str(path))
+    dm.setup("predict")
+    return dm, lines
+
+
+def test_predict_batches_cover_every_line_once_with_its_index(predict_module):
+    dm, lines = predict_module
+    batches = list(dm.predict_dataloader())
+    indices = [i for batch in batches for i in batch["index"].tolist()]
+    assert sorted(indices) == list(range(len(lines)))  # empty lines included, none twice
+    assert len(batches) > 1 and indices != sorted(indices)  # length-bucketed: the writer restores the order by index
+    assert dm.predict_inputs == lines
+    for batch in batches:
+        assert set(batch) == {"input_ids", "attention_mask", "index", "src_text"}
+        for row, index, text in zip(batch["input_ids"], batch["index"].tolist(), batch["src_text"]):
+            ids = row[row != dm.tokenizer.pad_token_id].tolist()
+            assert text == lines[index]
+            # Tabs and runs of spaces are word boundaries: the ids are those of the single-spaced sentence.
+            assert ids == dm.tokenizer(" ".join(lines[index].split())).input_ids
+            if not lines[index]:
+                assert ids == [dm.tokenizer.eos_token_id]  # an empty source stays empty (just </s>)
+
+
+def test_predict_without_predict_path_uses_the_test_split_with_indices():
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=300, max_test_examples=12,
+                               tokenizer_vocab_size=400, max_tokens=512)
+    dm.setup("predict")
+    batches = list(dm.predict_dataloader())
+    assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(12))
+    test_sources = read_lines(BUNDLED / "multi30k" / "test_2016_flickr.en.gz", 12)
+    assert all(test_sources[i] == text for b in batches for i, text in zip(b["index"].tolist(), b["src_text"]))
+
+
+def test_predict_path_that_is_not_a_file_fails_at_start_up(tmp_path):
+    with pytest.raises(FileNotFoundError, match=r"predict_path='.*nothing.txt' is not a file"):
+        TranslationDataModule("bundled:multi30k", "en", "de", predict_path=str(tmp_path / "nothing.txt"))

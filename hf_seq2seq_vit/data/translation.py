@@ -310,7 +310,9 @@ class _TranslationCollator:
         index = [e.pop("index") for e in examples if "index" in e]
         for e in examples:
             e.pop("length", None)
-        batch = dict(self.pad(examples))
+        # Predict examples have no labels: DataCollatorForSeq2Seq would still add a "labels" entry.
+        batch = dict(self.pad(examples) if "labels" in examples[0] else self.pad.tokenizer.pad(examples,
+                                                                                            return_tensors="pt"))
         if index:
             batch["index"] = torch.tensor(index, dtype=torch.long)
         return batch | {key: value for key, value in texts.items() if value}
