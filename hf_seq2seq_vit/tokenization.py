@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import gzip
 import itertools
+import json
 import logging
 import os
 import zlib
@@ -311,7 +312,12 @@ def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
             f"The folder {path!r} has no tokenizer.json (it contains {found or 'nothing'}). {hint}; "
             f"a model saved without its tokenizer needs tokenizer.save_pretrained on the same folder."
         )
-    return AutoTokenizer.from_pretrained(path)
+    tokenizer = AutoTokenizer.from_pretrained(path)
+    if json.loads(tokenizer.backend_tokenizer.to_str()).get("normalizer") == {"type": "NFKC"}:
+        # Saved before whitespace was normalised (a tab or newline became <unk> glued to its word). Such a tokenizer
+        # was trained on single-spaced lines, so folding whitespace changes nothing else.
+        tokenizer.backend_tokenizer.normalizer = whitespace_normalizer()
+    return tokenizer
 
 
 def _untrained_backend(model: str) -> Tokenizer:

@@ -220,3 +220,83 @@ def test_predict_without_predict_path_uses_the_test_split_with_indices():
 def test_predict_path_that_is_not_a_file_fails_at_start_up(tmp_path):
     with pytest.raises(FileNotFoundError, match=r"predict_path='.*nothing.txt' is not a file"):
         TranslationDataModule("bundled:multi30k", "en", "de", predict_path=str(tmp_path / "nothing.txt"))
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Incomplete pairs and unreadable corpora (issue 15)
+
+
+def test_tsv_rows_without_a_target_are_dropped_and_counted(tmp_path, caplog):
+    path = tmp_path / "pairs.tsv"
+    rows = ["en\tde", "A man.\tEin Mann.", "A dog.", "\tEine Katze.", "A tree.\tEin Baum.", "A car.\t ",
+            "A house.\tEin Haus.", "A bird.\tEin Vogel.", "A boat.\tEin Boot."]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="hf_seq2seq_vit"):
+        raw = load_parallel_text(str(path), "en", "de", val_size=1, test_size=1)
+    assert "Dropped 3 of 8 train pairs" in caplog.text and "missing or empty 'en' or 'de' side" in caplog.text
+    kept = sorted(pair for split in raw.values() for pair in zip(split["en"], split["de"]))
+    assert kept == sorted([("A man.", "Ein Mann."), ("A tree.", "Ein Baum."), ("A house.", "Ein Haus."),
+                           ("A bird.", "Ein Vogel."), ("A boat.", "Ein Boot.")])
+
+
+def test_a_tsv_without_any_complete_pair_is_refused(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("en\tde\nA man.\nA dog.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"The 'train' split of '.*pairs.tsv' has no pair with both an? 'en' and an? 'de'"):
+        load_parallel_text(str(path), "en", "de", val_size=0, test_size=0)
+
+
+def test_malformed_tsv_names_the_file_and_the_line(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("en\tde\nA man.\tEin Mann.\nA dog.\tEin Hund.\tEXTRA\nA cat.\tEine Katze.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"Could not read the data file '.*pairs.tsv': ParserError: .*line 3.*"
+                                         r"tab-separated fields as the header"):
+        load_parallel_text(str(path), "en", "de", val_size=1, test_size=1)
+
+
+def test_non_utf8_tsv_names_the_file(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_bytes("en\tde\nA man.\tEin Mann.\nGreetings.\tGrüße.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"Could not read the data file '.*pairs.tsv': UnicodeDecodeError.*as UTF-8"):
+        load_parallel_text(str(path), "en", "de", val_size=1, test_size=1)
+
+
+def _corpus_folder(tmp_path, de_bytes: bytes):
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    (folder / "train.en").write_text("A man.\nA dog.\nGreetings from Cologne.\n", encoding="utf-8")
+    (folder / "train.de.gz").write_bytes(de_bytes)
+    return folder
+
+
+def test_non_utf8_line_parallel_file_names_the_file_and_line(tmp_path):
+    folder = _corpus_folder(tmp_path, gzip.compress("Ein Mann.\nEin Hund.\nGrüße aus Köln.\n".encode("latin-1")))
+    with pytest.raises(ValueError, match=r"train.de.gz', line 3: .* is not UTF-8; save the file as UTF-8"):
+        load_parallel_text(str(folder), "en", "de", val_size=1, test_size=1)
+
+
+def test_truncated_gzip_corpus_names_the_file(tmp_path):
+    lines = "".join(f"Satz Nummer {i}.\n" for i in range(3000)).encode()
+    folder = _corpus_folder(tmp_path, gzip.compress(lines)[:2000])
+    with pytest.raises(ValueError, match=r"train.de.gz' is a truncated or corrupt gzip file .*compress it again"):
+        load_parallel_text(str(folder), "en", "de", val_size=1, test_size=1)
+
+
+def test_line_parallel_files_of_different_lengths_name_both_files(tmp_path):
+    folder = _corpus_folder(tmp_path, gzip.compress("Ein Mann.\nEin Hund.\n".encode()))
+    with pytest.raises(ValueError, match=r"'.*train.en' has 3 lines but '.*train.de.gz' has 2"):
+        load_parallel_text(str(folder), "en", "de", val_size=1, test_size=1)
+
+
+@pytest.mark.parametrize("name", ["max_train_examples", "max_val_examples", "max_test_examples"])
+@pytest.mark.parametrize("value", [0, -1, 1.5, True, "10"])
+def test_max_examples_must_be_a_positive_int(name, value):
+    with pytest.raises(ValueError, match=rf"^{name}={value!r} is invalid: give an int >= 1"):
+        TranslationDataModule("bundled:multi30k", "en", "de", **{name: value})
+
+
+def test_a_tsv_header_without_the_language_fails_at_start_up(tmp_path):
+    path = tmp_path / "pairs.tsv"
+    path.write_text("en\tfr\nA man.\tUn homme.\n", encoding="utf-8")
+    with pytest.raises(ValueError, match=r"Language 'de' is not in the data '.*pairs.tsv': its columns are \['en', 'fr'\]"):
+        TranslationDataModule(str(path), "en", "de")

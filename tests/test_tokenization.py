@@ -13,6 +13,8 @@ from hf_seq2seq_vit.tokenization import (
     PAD_TOKEN_ID,
     UNK_TOKEN_ID,
     load_tokenizer,
+    normalize_whitespace,
+    read_corpus_lines,
     train_tokenizer,
     train_translation_tokenizers,
 )
@@ -219,3 +221,59 @@ def test_invalid_translation_arguments_raise_value_error():
         train_translation_tokenizers(["A man."], [], vocab_size=100)
     with pytest.raises(ValueError, match="language_tags"):
         train_translation_tokenizers(["A man."], ["Ein Mann."], vocab_size=100, joint=False, language_tags=["<2de>"])
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# Whitespace inside a sentence (issue 15): a tab or newline is a word boundary, never <unk> glued to a word.
+
+WHITESPACE_VARIANTS = ["A man\nin a red shirt.", "A man\tin a red shirt.", "A man  in a red shirt.",
+                       " A man\r\nin a red shirt. ", "A man\u2003in a red shirt."]
+
+
+@pytest.mark.parametrize("text", WHITESPACE_VARIANTS)
+def test_whitespace_inside_a_sentence_is_one_space(tok, text):
+    ids = tok(text).input_ids
+    assert UNK_TOKEN_ID not in ids
+    assert ids == tok("A man in a red shirt.").input_ids
+    assert tok.decode(ids, skip_special_tokens=True) == "A man in a red shirt."
+    assert normalize_whitespace(text) == "A man in a red shirt."
+
+
+def test_whitespace_normalisation_survives_save_and_auto_tokenizer(bpe, tmp_path):
+    from transformers import AutoTokenizer
+
+    bpe.save_pretrained(tmp_path)
+    reloaded = AutoTokenizer.from_pretrained(tmp_path)
+    assert reloaded(WHITESPACE_VARIANTS).input_ids == [bpe("A man in a red shirt.").input_ids] * 5
+
+
+def test_load_tokenizer_upgrades_a_tokenizer_saved_without_whitespace_normalisation(corpus, tmp_path):
+    from tokenizers import normalizers
+
+    old = train_tokenizer(corpus, vocab_size=800)
+    old.backend_tokenizer.normalizer = normalizers.NFKC()  # what tokenizers saved before the fix had
+    assert UNK_TOKEN_ID in old("A man\nin a red shirt.").input_ids  # the bug, reproduced
+    old.save_pretrained(tmp_path)
+    loaded = load_tokenizer(tmp_path)
+    assert loaded("A man\nin a red shirt.").input_ids == old("A man in a red shirt.").input_ids
+    assert loaded(ROUND_TRIP).input_ids == old(ROUND_TRIP).input_ids  # single-spaced text: the same ids as before
+
+
+def test_read_corpus_lines_names_the_file_and_line_of_bad_bytes(tmp_path):
+    latin1 = tmp_path / "latin1.de"
+    latin1.write_bytes("Ein Mann.\nZwei Hunde.\nGrüße aus Köln.\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin1.de', line 3: the byte b'\\xfc' at offset 2 .*is not UTF-8; save the "
+                                         r"file as UTF-8"):
+        read_corpus_lines(latin1)
+    truncated = tmp_path / "cut.en.gz"
+    compressed = gzip.compress("".join(f"Line {i} of the corpus.\n" for i in range(5000)).encode())
+    truncated.write_bytes(compressed[: len(compressed) // 2])
+    with pytest.raises(ValueError, match=r"cut.en.gz' is a truncated or corrupt gzip file .*compress it again"):
+        read_corpus_lines(truncated)
+    not_gzip = tmp_path / "plain.en.gz"
+    not_gzip.write_text("A man.\n")
+    with pytest.raises(ValueError, match=r"plain.en.gz' is a truncated or corrupt gzip file"):
+        read_corpus_lines(not_gzip)
+    with_bom = tmp_path / "bom.en"
+    with_bom.write_bytes("\ufeffA man.\r\n\r\nA dog.\n".encode("utf-8"))
+    assert read_corpus_lines(with_bom) == ["A man.", "", "A dog."]  # empty lines kept, BOM and CRLF dropped

@@ -523,7 +523,7 @@ def _load_table_files(data_files: dict[str, str], columns: list[str] | None) -> 
             cause = error
             while cause.__cause__ is not None:
                 cause = cause.__cause__
-            raise ValueError(f"Could not read the data file {path!r}: {type(cause).__name__}: {cause}. "
+            raise ValueError(f"Could not read the data file {path!r}: {type(cause).__name__}: {str(cause).strip()}. "
                              f"{_fix_hint(cause, suffix)}") from error
     return datasets.DatasetDict(splits)
 
