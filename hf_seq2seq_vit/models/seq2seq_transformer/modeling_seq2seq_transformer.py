@@ -12,11 +12,12 @@ This file travels to the Hugging Face Hub as remote code: it imports only torch,
 configuration, layers and generation files (flat relative imports).
 """
 
+import copy
 import math
 
 import torch
 from torch import nn
-from transformers import GenerationMixin, PreTrainedModel
+from transformers import GenerationConfig, GenerationMixin, PreTrainedModel
 from transformers import initialization as init
 from transformers.cache_utils import DynamicCache, EncoderDecoderCache
 from transformers.masking_utils import create_bidirectional_mask, create_causal_mask
@@ -83,6 +84,11 @@ class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
 
 def check_input_ids(input_ids: torch.LongTensor, vocab_size: int, max_positions: int, name: str) -> None:
     """Fail early with a readable message instead of an index error deep inside an embedding lookup."""
+    if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
+        raise ValueError(
+            f"{name} must hold integer token ids (torch.long), got dtype {input_ids.dtype}; encode text with the "
+            "tokenizer (tokenizer(texts, return_tensors='pt')) or convert with .long()."
+        )
     if input_ids.dim() != 2:
         raise ValueError(f"{name} must have shape (batch, length), got {tuple(input_ids.shape)}.")
     if input_ids.shape[0] == 0 or input_ids.shape[1] == 0:
@@ -272,6 +278,16 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
 # --------------------------------------------------------------------------------------------------------------
 # The model and its generation head
 # --------------------------------------------------------------------------------------------------------------
+def check_generation_config(generation_config, where: str) -> None:
+    """Reject search settings that cannot work (transformers' own validation lets them through to a crash)."""
+    for name in ("num_beams", "num_return_sequences"):
+        value = getattr(generation_config, name, None)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise ValueError(
+                f"{name}={value!r} {where} is invalid: it must be an integer >= 1 (num_beams=1 is greedy search)."
+            )
+
+
 def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
     """Teacher forcing: the decoder reads `<s> y1 … y(n-1)` to predict `y1 … yn` (-100 ignore labels become pad)."""
     shifted = labels.new_full(labels.shape, pad_token_id)
@@ -410,6 +426,31 @@ class Seq2SeqTransformerForConditionalGeneration(
 
     def prepare_decoder_input_ids_from_labels(self, labels: torch.Tensor) -> torch.Tensor:
         return shift_tokens_right(labels, self.config.pad_token_id, self.config.decoder_start_token_id)
+
+    # Impossible search settings fail with a ValueError that names them wherever they enter: a `generate()` call,
+    # a saved `generation_config.json` (at load) or the model's own `generation_config` (at save).
+    def generate(self, inputs: torch.Tensor | None = None, generation_config: GenerationConfig | None = None,
+                 **kwargs):
+        """transformers' `generate()`, after checking the search settings (`num_beams`, `num_return_sequences`)."""
+        settings = copy.copy(generation_config if generation_config is not None else self.generation_config)
+        for name in ("num_beams", "num_return_sequences"):
+            if name in kwargs:
+                setattr(settings, name, kwargs[name])
+        check_generation_config(settings, "passed to generate()")
+        return super().generate(inputs, generation_config=generation_config, **kwargs)
+
+    def save_pretrained(self, save_directory, *args, **kwargs):
+        check_generation_config(self.generation_config, "in model.generation_config (not saved)")
+        return super().save_pretrained(save_directory, *args, **kwargs)
+
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path, *args, **kwargs):
+        loaded = super().from_pretrained(pretrained_model_name_or_path, *args, **kwargs)
+        model = loaded[0] if isinstance(loaded, tuple) else loaded  # output_loading_info=True gives (model, info)
+        check_generation_config(
+            model.generation_config, f"in {pretrained_model_name_or_path}/generation_config.json (fix that file)"
+        )
+        return loaded
 
     @can_return_tuple
     def forward(
