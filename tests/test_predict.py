@@ -1,0 +1,164 @@
+"""PredictionWriter: predictions written in input order (.txt / .jsonl / .csv) whatever the batch order, one result
+per example under 2-process CPU DDP (whose sampler repeats examples), and `train.py predict` end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from hf_seq2seq_vit.lightning.prediction_writer import PredictionWriter, merge_prediction_parts
+
+REPO = Path(__file__).resolve().parents[1]
+SOURCES = ["Ein Mann.", "", "Zwei Hunde spielen im Schnee.", "Grüße 🐕", "Eine Frau singt.", "Kinder.", ""]
+
+
+class FakeTranslator(L.LightningModule):
+    """predict_step per the shared interface: the 'translation' of example i is its source reversed, '' if blank."""
+
+    def __init__(self, sources):
+        super().__init__()
+        self.sources = sources
+        self.layer = torch.nn.Linear(1, 1)
+
+    def predict_step(self, batch, batch_idx):
+        index = batch["index"].tolist()
+        return {"index": index, "translation": [self.sources[i][::-1] for i in index]}
+
+
+class FakeClassifier(L.LightningModule):
+    def __init__(self):
+        super().__init__()
+        self.layer = torch.nn.Linear(1, 1)
+
+    def predict_step(self, batch, batch_idx):
+        index = batch["index"].tolist()
+        return {"index": batch["index"], "labels": [[f"class{i}", f"other{i}"] for i in index],
+                "scores": torch.tensor([[0.5 + i / 100, 0.25] for i in index])}
+
+
+class Inputs(L.LightningDataModule):
+    """Batches of indices in a scrambled order (as a length-sorted loader gives them), plus predict_inputs."""
+
+    def __init__(self, inputs, batch_size=3):
+        super().__init__()
+        self.predict_inputs = list(inputs)
+        self.batch_size = batch_size
+
+    def predict_dataloader(self):
+        order = sorted(range(len(self.predict_inputs)), key=lambda i: (-len(self.predict_inputs[i]), i))
+        return DataLoader([{"index": i} for i in order], batch_size=self.batch_size, shuffle=False)
+
+
+def predict(module, data, output):
+    trainer = L.Trainer(accelerator="cpu", devices=1, callbacks=[PredictionWriter(output)], logger=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    trainer.predict(module, datamodule=data, return_predictions=False)
+    return Path(output)
+
+
+def test_translations_are_written_in_input_order_in_each_format(tmp_path):
+    expected = [source[::-1] for source in SOURCES]
+    text = predict(FakeTranslator(SOURCES), Inputs(SOURCES), tmp_path / "out.txt")
+    assert text.read_text(encoding="utf-8") == "".join(line + "\n" for line in expected)
+    assert not (tmp_path / "out.txt.parts").exists()  # the part files are cleaned up
+
+    jsonl = predict(FakeTranslator(SOURCES), Inputs(SOURCES), tmp_path / "out.jsonl")
+    records = [json.loads(line) for line in jsonl.read_text(encoding="utf-8").splitlines()]
+    assert records == [{"index": i, "source": s, "translation": t} for i, (s, t) in enumerate(zip(SOURCES, expected))]
+
+    table = predict(FakeTranslator(SOURCES), Inputs(SOURCES), tmp_path / "sub" / "out.csv")
+    with table.open(newline="", encoding="utf-8") as handle:
+        rows = list(csv.reader(handle))
+    assert rows[0] == ["index", "source", "translation"]
+    assert rows[1:] == [[str(i), s, t] for i, (s, t) in enumerate(zip(SOURCES, expected))]
+
+
+def test_image_labels_and_scores_in_input_order(tmp_path):
+    paths = [f"photos/{name}.png" for name in ("a", "bb", "ccc", "d", "eeeee")]
+    jsonl = predict(FakeClassifier(), Inputs(paths, batch_size=2), tmp_path / "labels.jsonl")
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert [record["path"] for record in records] == paths
+    assert [record["labels"] for record in records] == [[f"class{i}", f"other{i}"] for i in range(5)]
+    assert [record["scores"][0] for record in records] == pytest.approx([0.5 + i / 100 for i in range(5)])
+
+    table = predict(FakeClassifier(), Inputs(paths, batch_size=2), tmp_path / "labels.csv")
+    with table.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["path"] for row in rows] == paths and [row["label_1"] for row in rows] == [f"class{i}" for i in range(5)]
+    assert list(rows[0]) == ["index", "path", "label_1", "score_1", "label_2", "score_2"]
+    text = predict(FakeClassifier(), Inputs(paths, batch_size=2), tmp_path / "labels.txt")
+    assert text.read_text().splitlines() == [f"class{i}" for i in range(5)]
+
+
+def test_a_plain_list_of_translations_takes_the_index_from_the_batch(tmp_path):
+    class ListTranslator(FakeTranslator):
+        def predict_step(self, batch, batch_idx):
+            return super().predict_step(batch, batch_idx)["translation"]
+
+    text = predict(ListTranslator(SOURCES), Inputs(SOURCES), tmp_path / "out.txt")
+    assert text.read_text(encoding="utf-8").splitlines() == [source[::-1] for source in SOURCES]
+
+
+def test_bad_outputs_and_predictions_are_clear_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"output_path='.*out.parquet'.*\.csv"):
+        PredictionWriter(tmp_path / "out.parquet")
+
+    class NoIndex(FakeTranslator):
+        def predict_step(self, batch, batch_idx):
+            return {"translation": ["x"] * len(batch["index"])}
+
+    with pytest.raises(ValueError, match="without 'index'"):
+        predict(NoIndex(SOURCES), Inputs(SOURCES), tmp_path / "o.txt")
+
+
+DDP_SCRIPT = textwrap.dedent('''
+    import sys
+    import lightning as L
+    sys.path.insert(0, sys.argv[2])
+    from test_predict import FakeTranslator, Inputs, SOURCES
+    from hf_seq2seq_vit.lightning.prediction_writer import PredictionWriter
+
+    sources = SOURCES * 3  # 21 examples: 11 on one rank, 10 on the other
+    trainer = L.Trainer(accelerator="cpu", devices=2, strategy="ddp", callbacks=[PredictionWriter(sys.argv[1])],
+                        logger=False, enable_progress_bar=False, enable_model_summary=False)
+    data = Inputs(sources, batch_size=4)
+    trainer.predict(FakeTranslator(sources), datamodule=data, return_predictions=False)
+    print(f"rank {trainer.global_rank} predicted {len(trainer.predict_dataloaders.batch_sampler.sampler)} examples")
+''')
+
+
+def test_two_process_ddp_writes_each_example_once_in_order(tmp_path):
+    script = tmp_path / "ddp_predict.py"
+    script.write_text(DDP_SCRIPT)
+    output = tmp_path / "out.jsonl"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
+    result = subprocess.run([sys.executable, str(script), str(output), str(REPO / "tests")], env=env, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    counts = {int(rank): int(count) for rank, count in re.findall(r"rank (\d) predicted (\d+) examples", result.stdout)}
+    assert sorted(counts) == [0, 1] and sum(counts.values()) == 21 and min(counts.values()) >= 10  # work was split
+    sources = SOURCES * 3
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert records == [{"index": i, "source": s, "translation": s[::-1]} for i, s in enumerate(sources)]
+    assert not (tmp_path / "out.jsonl.parts").exists()
+
+
+def test_merging_keeps_one_result_per_index_when_ranks_repeat_examples(tmp_path):
+    # Samplers that give every rank the same number of batches repeat examples (DistributedSampler pads, so does
+    # the token-budget sampler): rank 1 here predicted example 0 again.
+    parts = [tmp_path / "rank0.jsonl", tmp_path / "rank1.jsonl"]
+    parts[0].write_text("".join(json.dumps({"index": i, "translation": f"t{i}"}) + "\n" for i in (4, 0, 2)))
+    parts[1].write_text("".join(json.dumps({"index": i, "translation": f"t{i}"}) + "\n" for i in (3, 1, 0)))
+    merged = merge_prediction_parts(parts, tmp_path / "out.txt", inputs=[f"s{i}" for i in range(6)])
+    assert merged.read_text().splitlines() == ["t0", "t1", "t2", "t3", "t4", ""]  # no result for input 5: blank
