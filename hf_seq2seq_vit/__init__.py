@@ -10,13 +10,9 @@ Importing the package registers both model families with the transformers Auto c
 Lightning, data and export code live in sub-modules that are imported only when used.
 """
 
-import inspect
-
 from transformers import (
     AutoConfig,
-    AutoImageProcessor,
     AutoModel,
-    AutoModelForImageClassification,
     AutoModelForSeq2SeqLM,
 )
 
@@ -43,19 +39,7 @@ Seq2SeqTransformerConfig.register_for_auto_class()
 Seq2SeqTransformerModel.register_for_auto_class("AutoModel")
 Seq2SeqTransformerForConditionalGeneration.register_for_auto_class("AutoModelForSeq2SeqLM")
 
-AutoConfig.register(ConvViTConfig.model_type, ConvViTConfig, exist_ok=True)
-AutoModel.register(ConvViTConfig, ConvViTModel, exist_ok=True)
-AutoModelForImageClassification.register(ConvViTConfig, ConvViTForImageClassification, exist_ok=True)
-# transformers >= 5.2x keys image processors by backend; ours is backend-agnostic (torch ops on any input), so it
-# serves both and no "torchvision backend not available" fallback warning appears. Older 5.x takes the slow slot.
-if "image_processor_classes" in inspect.signature(AutoImageProcessor.register).parameters:
-    AutoImageProcessor.register(
-        ConvViTConfig,
-        image_processor_classes={"torchvision": ConvViTImageProcessor, "pil": ConvViTImageProcessor},
-        exist_ok=True,
-    )
-else:  # pragma: no cover - depends on the installed transformers
-    AutoImageProcessor.register(ConvViTConfig, slow_image_processor_class=ConvViTImageProcessor, exist_ok=True)
+# ConvViT registers itself with the Auto classes beside its model (hf_seq2seq_vit/models/conv_vit/__init__.py).
 
 __all__ = [
     "ConvViTConfig",

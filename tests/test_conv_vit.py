@@ -467,3 +467,12 @@ def test_attention_rollout_heatmap_and_overlay(tmp_path, cifar_images):
     assert overlay.size == image.size
     assert Image.open(tmp_path / "rollout.png").size == image.size
     assert not np.array_equal(np.asarray(overlay), np.asarray(image))
+
+
+def test_integer_pixel_values_are_refused_with_a_pointer_to_the_processor():
+    model = tiny_model()
+    raw = torch.randint(0, 256, (2, 3, 32, 32), dtype=torch.uint8)
+    with pytest.raises(ValueError, match=r"dtype torch.uint8.*image processor"):
+        model(raw)
+    processed = ConvViTImageProcessor.from_preset("cifar10")(raw, return_tensors="pt")["pixel_values"]
+    assert model(processed).logits.shape == (2, 10)

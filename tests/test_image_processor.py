@@ -119,7 +119,7 @@ def test_save_load_round_trip(tmp_path, rgb_array):
 def test_cifar_preset_values():
     processor = ConvViTImageProcessor.from_preset("cifar10")
     assert processor.size == {"height": 32, "width": 32}
-    assert processor.image_mean == list(CIFAR10_MEAN) and processor.image_std == list(CIFAR10_STD)
+    assert tuple(processor.image_mean) == CIFAR10_MEAN and tuple(processor.image_std) == CIFAR10_STD
     with pytest.raises(ValueError, match="Unknown ConvViTImageProcessor preset"):
         ConvViTImageProcessor.from_preset("mnist")
 
@@ -131,10 +131,11 @@ def test_cifar_preset_values():
         (np.zeros((5, 32, 32), dtype=np.uint8), r"Cannot tell the channel axis"),
         (np.zeros((0, 32, 3), dtype=np.uint8), r"Image is empty"),
         (np.zeros((2, 2, 32, 32, 3), dtype=np.uint8), r"expected \(height, width\)"),
-        (np.zeros((32, 32, 3), dtype=bool), r"dtype torch.bool"),
+        (np.zeros((32, 32, 3), dtype=bool), r"dtype bool; expected uint8, uint16"),
+        (torch.zeros(3, 32, 32, dtype=torch.bool), r"dtype torch.bool; expected uint8, uint16"),
+        (np.zeros((32, 32, 3), dtype=np.uint32), r"dtype uint32; expected uint8, uint16"),
         ([], r"empty list of images"),
         (None, r"images=None"),
-        ("cat.jpg", r"type str; expected a PIL.Image.Image"),
         ([Image.new("RGB", (8, 8)), 3], r"Image 1 has type int"),
     ],
 )
@@ -171,3 +172,75 @@ def test_mixed_sizes_without_resize_cannot_be_stacked():
 def test_invalid_settings_raise_value_error_naming_the_field(kwargs, field):
     with pytest.raises(ValueError, match=rf"ConvViTImageProcessor\.{field}="):
         ConvViTImageProcessor(**kwargs)
+
+
+# ------------------------------------------------------------------------------------------------------------------
+# high bit depth, non-finite pixels, file paths
+# ------------------------------------------------------------------------------------------------------------------
+
+
+def test_16_bit_png_is_scaled_not_saturated(tmp_path):
+    # a 16-bit gradient saved as PNG opens as PIL mode I;16; converting it to RGB would clip everything above 255
+    levels = np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) * 64  # 0 .. 65472
+    Image.fromarray(levels).save(tmp_path / "gray16.png")
+    image = Image.open(tmp_path / "gray16.png")
+    assert image.mode == "I;16"
+    processor = ConvViTImageProcessor(size=32, do_normalize=False)
+    out = processor(image, return_tensors="pt")["pixel_values"]
+    expected = torch.from_numpy(levels.astype(np.float32) / 65535).expand(3, -1, -1)
+    assert torch.allclose(out[0], expected, atol=1e-6)
+    assert out.max() < 1.0 and (out < 0.5).float().mean() > 0.45  # half the gradient is dark, not white
+    # the same picture at 8 bits gives (nearly) the same pixels
+    eight_bit = Image.fromarray((levels // 257).astype(np.uint8), mode="L")
+    assert torch.allclose(processor(eight_bit, return_tensors="pt")["pixel_values"], out, atol=1.5 / 255)
+    # and a path to the file reads it the same way
+    assert torch.equal(processor(str(tmp_path / "gray16.png"), return_tensors="pt")["pixel_values"], out)
+
+
+def test_uint16_arrays_and_tensors_are_read_on_the_16_bit_scale(rgb_array):
+    processor = ConvViTImageProcessor.from_preset("cifar10")
+    reference = processor(rgb_array, return_tensors="pt")["pixel_values"]
+    sixteen = rgb_array.astype(np.uint16) * 257  # 255 → 65535: the same picture at 16 bits
+    for variant in (sixteen, sixteen.transpose(2, 0, 1).copy(), torch.from_numpy(sixteen)):
+        assert torch.allclose(processor(variant, return_tensors="pt")["pixel_values"], reference, atol=1e-5)
+
+
+def test_uint8_tensors_are_rescaled_and_normalised_like_uint8_arrays(rgb_array):
+    processor = ConvViTImageProcessor.from_preset("cifar10")
+    reference = processor(rgb_array, return_tensors="pt")["pixel_values"]
+    chw = torch.from_numpy(rgb_array).permute(2, 0, 1)
+    for variant in (chw, chw[None], [chw], torch.from_numpy(rgb_array)):
+        assert torch.allclose(processor(variant, return_tensors="pt")["pixel_values"], reference, atol=1e-6)
+    assert reference.abs().max() < 3  # normalised, not 0..255
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+def test_non_finite_pixels_are_refused(bad):
+    processor = ConvViTImageProcessor(size=32)
+    array = np.full((32, 32, 3), 100.0, dtype=np.float32)
+    array[3, 4, 1] = bad
+    for image in (array, torch.from_numpy(array).permute(2, 0, 1)):
+        with pytest.raises(ValueError, match=r"1 NaN or infinite pixel values"):
+            processor(image, return_tensors="pt")
+
+
+def test_a_missing_image_path_says_the_file_does_not_exist(tmp_path):
+    processor = ConvViTImageProcessor(size=32)
+    missing = tmp_path / "no_such_cat.jpg"
+    for path in (str(missing), missing, "cat.jpg"):
+        with pytest.raises(FileNotFoundError, match=r"Image file .*cat\.jpg' does not exist"):
+            processor(path, return_tensors="pt")
+    with pytest.raises(IsADirectoryError, match="is a folder"):
+        processor(str(tmp_path), return_tensors="pt")
+    (tmp_path / "not_an_image.png").write_text("hello")
+    with pytest.raises(ValueError, match=r"not_an_image.png' could not be read as an image"):
+        processor(str(tmp_path / "not_an_image.png"), return_tensors="pt")
+
+
+def test_image_paths_give_the_same_pixels_as_the_opened_images(tmp_path, rgb_array):
+    processor = ConvViTImageProcessor.from_preset("cifar10")
+    Image.fromarray(rgb_array).save(tmp_path / "a.png")
+    Image.fromarray(rgb_array[::-1].copy()).save(tmp_path / "b.png")
+    from_paths = processor([str(tmp_path / "a.png"), tmp_path / "b.png"], return_tensors="pt")["pixel_values"]
+    opened = [Image.open(tmp_path / "a.png"), Image.open(tmp_path / "b.png")]
+    assert torch.equal(from_paths, processor(opened, return_tensors="pt")["pixel_values"])

@@ -5,7 +5,9 @@ The classes are registered for the transformers Auto classes' remote code: ``sav
 writes an ``auto_map``, so a folder (or Hub repo) loads with ``trust_remote_code=True`` without this package.
 """
 
-from transformers import AutoConfig, AutoModel, AutoModelForImageClassification
+import inspect
+
+from transformers import AutoConfig, AutoImageProcessor, AutoModel, AutoModelForImageClassification
 
 from .configuration_conv_vit import PRESETS, ConvViTConfig
 from .image_processing_conv_vit import CIFAR10_MEAN, CIFAR10_STD, ConvViTImageProcessor
@@ -15,6 +17,16 @@ from .modeling_conv_vit import ConvViTForImageClassification, ConvViTModel, Conv
 AutoConfig.register(ConvViTConfig.model_type, ConvViTConfig, exist_ok=True)
 AutoModel.register(ConvViTConfig, ConvViTModel, exist_ok=True)
 AutoModelForImageClassification.register(ConvViTConfig, ConvViTForImageClassification, exist_ok=True)
+# transformers >= 5.2x keys image processors by backend; ours is declared on the torchvision backend and reads every
+# input type, so it serves both slots and no "backend not available" fallback warning appears.
+if "image_processor_classes" in inspect.signature(AutoImageProcessor.register).parameters:
+    AutoImageProcessor.register(
+        ConvViTConfig,
+        image_processor_classes={"torchvision": ConvViTImageProcessor, "pil": ConvViTImageProcessor},
+        exist_ok=True,
+    )
+else:  # pragma: no cover - depends on the installed transformers
+    AutoImageProcessor.register(ConvViTConfig, slow_image_processor_class=ConvViTImageProcessor, exist_ok=True)
 
 # Saved folders: copy the code files next to the weights and write an `auto_map` (remote code).
 ConvViTConfig.register_for_auto_class()

@@ -499,6 +499,13 @@ class ConvViTModel(ConvViTPreTrainedModel):
         """
         if pixel_values is None:
             raise ValueError("ConvViTModel.forward needs pixel_values of shape (batch, channels, height, width).")
+        if not pixel_values.is_floating_point():
+            # raw 0-255 integers would go in un-normalised and give confident nonsense
+            raise ValueError(
+                f"pixel_values have dtype {pixel_values.dtype}, but the model expects rescaled and normalised floats; "
+                "run the images through the model's image processor first (ConvViTImageProcessor / "
+                "AutoImageProcessor.from_pretrained(...)(images, return_tensors='pt'))."
+            )
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
             self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
