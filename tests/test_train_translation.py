@@ -3,6 +3,7 @@ and resuming a killed run from ``last`` with the same losses as an uninterrupted
 
 import csv
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -14,10 +15,13 @@ import torch
 import yaml
 
 from hf_seq2seq_vit.data import TokenBudgetBatchSampler, TranslationDataModule
+from hf_seq2seq_vit.lightning.cli import main
+from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
 from hf_seq2seq_vit.lightning.translation import TranslationModule
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = REPO / "configs" / "demo_translation_cpu.yaml"
+LEGACY = REPO / "tests" / "data" / "legacy_checkpoints"
 
 
 class KillAtStep(L.Callback):
@@ -156,12 +160,22 @@ def test_ddp_on_two_cpu_processes_validates_and_checkpoints_every_epoch(tmp_path
     assert last["epoch"] == 2 and last["global_step"] == 3 * ((batches + batches % 2) // 2)
 
 
-def test_resume_after_sigkill_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_path):
-    full = tiny_config(tmp_path / "full")
+def with_dropout(config: Path, dropout: float) -> Path:
+    data = yaml.safe_load(config.read_text())
+    data["model"]["init_args"]["dropout"] = dropout
+    config.write_text(yaml.safe_dump(data))
+    return config
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_resume_after_sigkill_continues_the_step_count_and_matches_an_uninterrupted_run(tmp_path, dropout):
+    # With dropout, every step draws random masks: the resumed run must draw the same ones as the uninterrupted run
+    # (the random generators are seeded from the training position, see lightning/base.py).
+    full = with_dropout(tiny_config(tmp_path / "full"), dropout)
     run_cli("fit", "--config", full)
     expected = read_metrics(tmp_path / "full" / "csv" / "version_0" / "metrics.csv")
 
-    config = tiny_config(tmp_path / "killed")
+    config = with_dropout(tiny_config(tmp_path / "killed"), dropout)
     data = yaml.safe_load(config.read_text())
     data["trainer"]["callbacks"].append({"class_path": "test_train_translation.KillAtStep", "init_args": {"step": 7}})
     data["trainer"]["logger"][0]["init_args"]["version"] = "killed"  # the resumed run logs to version_0 alone
@@ -281,3 +295,49 @@ def test_starting_from_a_pretrained_folder_loads_its_weights_and_trains_with_dro
     assert module.model.config.label_smoothing == 0.2
     for name, tensor in tiny_seq2seq.state_dict().items():
         assert torch.equal(module.model.state_dict()[name], tensor), name
+
+
+class RunsCode:
+    """Unpickles into a call (``os.mkdir(path)``): what a malicious checkpoint would hide."""
+
+    def __init__(self, path: Path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.mkdir, (self.path,)
+
+
+def test_checkpoints_load_with_weights_only_and_urls_are_refused(tmp_path, one_thread):
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": {}, "hf_task": "translation", "payload": RunsCode(marker)}, evil)
+    url = "https://example.com/model.ckpt"
+    with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only load failed"):
+        TranslationModule.load_from_checkpoint(evil)
+    with pytest.raises(ValueError, match="checkpoint_path='https://example.com/model.ckpt' is a URL"):
+        TranslationModule.load_from_checkpoint(url)
+    with pytest.raises(ValueError, match="--ckpt_path='https://example.com/model.ckpt' is a URL.*local path"):
+        main(["fit", "--config", str(DEMO_CONFIG), "--ckpt_path", url])
+    with pytest.raises(pickle.UnpicklingError, match="[Ww]eights only load failed"):
+        main(["fit", "--config", str(tiny_config(tmp_path)), "--ckpt_path", str(evil)])
+    assert not marker.exists()  # nothing in the file ran
+
+
+def test_a_checkpoint_of_the_other_task_stops_with_both_task_names(tmp_path, one_thread):
+    image, translation = LEGACY / "image_classification_2026-12-02.ckpt", LEGACY / "translation_2026-12-02.ckpt"
+    with pytest.raises(ValueError, match="is a 'image-classification' checkpoint, not a 'translation' one"):
+        TranslationModule.load_from_checkpoint(image)
+    with pytest.raises(ValueError, match="is a 'translation' checkpoint, not a 'image-classification' one"):
+        ImageClassificationModule.load_from_checkpoint(translation)
+    with pytest.raises(ValueError, match="is a 'image-classification' checkpoint but the config trains 'translation'"):
+        main(["fit", "--config", str(tiny_config(tmp_path)), "--ckpt_path", str(image)])
+    # The Trainer path (trainer.fit(ckpt_path=...)): the module checks the checkpoint before any weight is loaded.
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=50, max_val_examples=4,
+                               tokenizer_vocab_size=200, max_length=32, max_tokens=256)
+    module = TranslationModule(d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=4, ffn_dim=64,
+                               max_position_embeddings=48, num_samples=0)
+    trainer = L.Trainer(accelerator="cpu", max_steps=1, logger=False, enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False, use_distributed_sampler=False)
+    with pytest.raises(ValueError, match="'image-classification' checkpoint but TranslationModule trains "
+                                         "'translation'"):
+        trainer.fit(module, dm, ckpt_path=image)

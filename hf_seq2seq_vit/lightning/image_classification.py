@@ -13,17 +13,18 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from lightning.pytorch import LightningModule
 from timm.utils import ModelEmaV3
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
+from hf_seq2seq_vit.export.contract import IMAGE_CLASSIFICATION
+from hf_seq2seq_vit.lightning.base import TaskModule
 from hf_seq2seq_vit.models.conv_vit import ConvViTConfig, ConvViTForImageClassification
 
 SPLITS = ("train", "val", "test")
 
 
-class ImageClassificationModule(LightningModule):
+class ImageClassificationModule(TaskModule):
     """A CNN-stem ViT classifier trained with cross-entropy, AdamW, warmup + cosine and (optionally) EMA.
 
     Args:
@@ -46,6 +47,8 @@ class ImageClassificationModule(LightningModule):
         >>> module(torch.randn(2, 3, 32, 32)).shape
         torch.Size([2, 10])
     """
+
+    task = IMAGE_CLASSIFICATION
 
     def __init__(
         self,
@@ -197,5 +200,6 @@ class ImageClassificationModule(LightningModule):
                                        "train_time_s": round(self.train_seconds, 1), "hardware": hardware}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(checkpoint)  # refuses the other task's checkpoint
         self.eval_results = dict(checkpoint.get("hf_eval_results", {}))
         self.train_seconds = float(checkpoint.get("hf_train_info", {}).get("train_time_s", 0.0))

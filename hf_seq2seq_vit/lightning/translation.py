@@ -16,6 +16,8 @@ from torchmetrics import MeanMetric
 from transformers import PreTrainedTokenizerFast
 
 from hf_seq2seq_vit.callbacks import TranslationSamplesLogger
+from hf_seq2seq_vit.export.contract import TRANSLATION
+from hf_seq2seq_vit.lightning.base import TaskModule
 from hf_seq2seq_vit.lightning.schedules import build_scheduler
 from hf_seq2seq_vit.metrics import CorpusBLEU
 from hf_seq2seq_vit.models.seq2seq_transformer import (
@@ -27,7 +29,7 @@ from hf_seq2seq_vit.tokenization import BOS_TOKEN, EOS_TOKEN, PAD_TOKEN, UNK_TOK
 __all__ = ["TranslationModule"]
 
 
-class TranslationModule(L.LightningModule):
+class TranslationModule(TaskModule):
     """Label-smoothed training, validation loss / perplexity / beam-search sacreBLEU, and an HF-ready checkpoint.
 
     The model is built from the sizes below (``vocab_size`` defaults to the data module's tokenizer, filled in
@@ -49,6 +51,8 @@ class TranslationModule(L.LightningModule):
         >>> next(iter(module.state_dict())).startswith("model.")
         True
     """
+
+    task = TRANSLATION
 
     def __init__(
         self,
@@ -221,6 +225,7 @@ class TranslationModule(L.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict) -> None:
+        super().on_load_checkpoint(checkpoint)  # refuses the other task's checkpoint
         self.train_time_s = float(checkpoint.get("hf_train_info", {}).get("train_time_s", 0.0))
         if self.tokenizer is None and "hf_tokenizer" in checkpoint:
             saved = checkpoint["hf_tokenizer"]
