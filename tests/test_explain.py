@@ -3,6 +3,7 @@ the sentence, every picture is a valid PNG (heatmaps, rollout overlays, training
 
 from __future__ import annotations
 
+import io
 import math
 
 import numpy
@@ -172,3 +173,81 @@ def test_training_curves_from_a_csv_logger(tmp_path):
     only_epochs.write_text("epoch,step\n0,9\n")
     with pytest.raises(ValueError, match="no \\*_loss"):
         plot_training_curves(only_epochs, tmp_path / "y.png")
+
+
+# ------------------------------------------------------------------------------------------- pictures during training
+def tensorboard_images(log_dir):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(log_dir), size_guidance={"images": 0})
+    events.Reload()
+    return {tag: events.Images(tag) for tag in events.Tags()["images"]}
+
+
+def fit_one_epoch(module, data, tmp_path, callback):
+    import lightning as L
+    from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
+
+    loggers = [CSVLogger(tmp_path, name="csv"), TensorBoardLogger(tmp_path, name="tb", version=0)]
+    trainer = L.Trainer(accelerator="cpu", devices=1, max_epochs=1, limit_train_batches=2, limit_val_batches=2,
+                        num_sanity_val_steps=1, logger=loggers, callbacks=[callback], enable_checkpointing=False,
+                        enable_progress_bar=False, enable_model_summary=False)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        trainer.fit(module, datamodule=data)
+    finally:
+        torch.set_num_threads(threads)
+    return tensorboard_images(tmp_path / "tb" / "version_0")
+
+
+def test_translation_training_logs_cross_attention_images_to_tensorboard(tmp_path):
+    from hf_seq2seq_vit.data import TranslationDataModule
+    from hf_seq2seq_vit.lightning.attention_images import AttentionImages
+    from hf_seq2seq_vit.lightning.translation import TranslationModule
+
+    data = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=100, max_val_examples=8,
+                                 tokenizer_vocab_size=300, max_length=32, max_tokens=256)
+    module = TranslationModule(d_model=32, encoder_layers=1, decoder_layers=2, attention_heads=4, ffn_dim=64,
+                               max_position_embeddings=48, num_beams=1, max_generation_length=8, warmup_steps=5)
+    images = fit_one_epoch(module, data, tmp_path, AttentionImages(num_examples=2, max_new_tokens=6))
+    assert sorted(images) == ["attention/example_0", "attention/example_1"]
+    for events in images.values():
+        assert len(events) == 1  # the sanity check is not drawn; the one validation is
+        with Image.open(io.BytesIO(events[0].encoded_image_string)) as picture:
+            assert picture.format == "PNG" and picture.size[0] >= 100
+    assert (tmp_path / "csv" / "version_0" / "metrics.csv").is_file()  # the CSV logger is simply skipped
+
+
+def test_image_training_logs_rollout_overlays_and_nothing_without_an_image_logger(tmp_path):
+    import lightning as L
+
+    from conftest import REPO
+    from hf_seq2seq_vit.data.images import ImageDataModule
+    from hf_seq2seq_vit.lightning.attention_images import AttentionImages
+    from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
+
+    def data():
+        parquet = str(REPO / "tests" / "data" / "cifar10_tiny.parquet")
+        return ImageDataModule(data_files={"train": parquet, "test": parquet}, val_size=20, batch_size=10,
+                               num_workers=0, pin_memory=False, auto_augment=None)
+
+    def module():
+        return ImageClassificationModule(model_config={
+            "image_size": 32, "stem_channels": [16, 32], "hidden_size": 32, "num_hidden_layers": 2,
+            "num_attention_heads": 4, "mlp_ratio": 2.0, "num_labels": 10})
+
+    images = fit_one_epoch(module(), data(), tmp_path, AttentionImages(num_examples=3))
+    assert sorted(images) == [f"attention/example_{i}" for i in range(3)]
+    with Image.open(io.BytesIO(images["attention/example_0"][0].encoded_image_string)) as picture:
+        assert picture.size == (224, 224)  # the 32x32 input, shown at 224 pixels
+
+    callback = AttentionImages(num_examples=3)
+    drawn = []
+    callback._rollout_pictures = lambda *args: drawn.append(args) or []
+    L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=1, limit_val_batches=1, logger=False,
+              callbacks=[callback], enable_checkpointing=False, enable_progress_bar=False,
+              enable_model_summary=False).fit(module(), datamodule=data())
+    assert drawn == []  # no TensorBoard / W&B logger: nothing is computed
+    with pytest.raises(ValueError, match="num_examples"):
+        AttentionImages(num_examples=0)
