@@ -8,7 +8,7 @@ Steps:
 1. ``python train.py fit --config configs/demo_translation_cpu.yaml`` (the LightningCLI at the repository root),
    with :class:`~hf_seq2seq_vit.lightning.export_callback.HubExportCallback` added, which
 2. exports the best checkpoint (highest ``val_bleu``; the last one if none was scored) to ``outputs/demo-model/``:
-   model, tokenizer, ``generation_config.json``, remote code, ``pipelines.py`` and a model card;
+   model, tokenizer, ``generation_config.json``, remote code, ``pipeline_seq2seq_transformer.py`` and a model card;
 3. a fresh Python process that never imports this package loads that folder (``from_pretrained`` through
    ``pipeline("translation", model=..., trust_remote_code=True)``) and translates the sample sentences.
 """

@@ -1,10 +1,10 @@
-"""Build small Lightning-style checkpoints that follow the LightningModules' checkpoint contract, for export tests.
+"""Build small Lightning-style checkpoints that follow the checkpoint contract, for export tests.
 
 A checkpoint is what ``trainer.save_checkpoint`` writes for TranslationModule / ImageClassificationModule:
-``state_dict`` with ``model.<HF keys>`` (image runs may add ``ema.<HF keys>``), ``hf_task``, ``hf_config``,
-``hf_generation_config`` + ``hf_tokenizer`` (translation), ``hf_image_processor``, ``hf_eval_results``,
-``hf_train_info`` and Lightning's own entries. Built here directly so export tests need neither training nor the
-Lightning modules.
+``state_dict`` with ``model.<HF keys>`` (image runs may add ``ema.<HF keys>``), the ``hf_*`` entries written by
+:class:`hf_seq2seq_vit.export.CheckpointContract` (as the LightningModules write them) and Lightning's own
+entries. Built here directly so export tests need neither training nor the Lightning modules. Checkpoints written
+by real training before the contract existed are kept in ``tests/data/legacy_checkpoints/``.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
+
+from hf_seq2seq_vit.export import CheckpointContract, TokenizerRecord, TrainInfo
 
 CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 SAMPLE_SENTENCES = ["A man is riding a bicycle.", "Two dogs are playing in the snow.", "A woman sings on a stage."]
@@ -47,17 +49,18 @@ def make_translation_checkpoint(path: Path, tokenizer, eval_results: dict | None
     checkpoint = {
         **_lightning_entries(global_step=120),
         "state_dict": {f"model.{key}": value for key, value in model.state_dict().items()},
-        "hf_task": "translation",
-        "hf_config": model.config.to_dict(),
-        "hf_generation_config": {"num_beams": 3, "max_length": 24, "decoder_start_token_id": 1},
-        "hf_tokenizer": {"tokenizer_json": tokenizer.backend_tokenizer.to_str(), "model_max_length": 64},
-        "hf_image_processor": None,
-        "hf_eval_results": {} if eval_results is None else eval_results,
-        "hf_train_info": {"dataset": "multi30k", "src_lang": "en", "tgt_lang": "de", "global_step": 120,
-                          "train_time_s": 75.25, "hardware": "CPU (2 cores)"},
         "hyper_parameters": {"learning_rate": 0.0005, "warmup_steps": 40, "label_smoothing": 0.1,
                              "batch_size": 32, "optimizer": {"name": "AdamW", "betas": [0.9, 0.98]}},
     }
+    CheckpointContract(
+        task="translation",
+        model_config=model.config.to_dict(),
+        generation_config={"num_beams": 3, "max_length": 24, "decoder_start_token_id": 1},
+        tokenizer=TokenizerRecord(tokenizer.backend_tokenizer.to_str(), model_max_length=64),
+        eval_results={} if eval_results is None else eval_results,
+        train_info=TrainInfo(dataset="multi30k", src_lang="en", tgt_lang="de", global_step=120, train_time_s=75.25,
+                             hardware="CPU (2 cores)"),
+    ).write(checkpoint)
     torch.save(checkpoint, path)
     return model
 
@@ -90,13 +93,15 @@ def make_image_checkpoint(path: Path, eval_results: dict | None = None, ema: boo
     checkpoint = {
         **_lightning_entries(global_step=300),
         "state_dict": state_dict,
-        "hf_task": "image-classification",
-        "hf_config": config.to_dict(),
-        "hf_image_processor": processor.to_dict(),
-        "hf_eval_results": {} if eval_results is None else eval_results,
-        "hf_train_info": {"dataset": "cifar10", "global_step": 300, "train_time_s": 3725.0,
-                          "hardware": "1x NVIDIA H200"},
         "hyper_parameters": {"learning_rate": 0.001, "weight_decay": 0.05, "ema_decay": 0.999},
     }
+    CheckpointContract(
+        task="image-classification",
+        model_config=config.to_dict(),
+        weights_prefix="ema." if ema else "model.",
+        image_processor=processor.to_dict(),
+        eval_results={} if eval_results is None else eval_results,
+        train_info=TrainInfo(dataset="cifar10", global_step=300, train_time_s=3725.0, hardware="1x NVIDIA H200"),
+    ).write(checkpoint)
     torch.save(checkpoint, path)
     return exported, raw

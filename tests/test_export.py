@@ -106,7 +106,8 @@ def assert_same_outputs(result: dict, reference: dict, tokenizer) -> None:
 def test_export_writes_the_hugging_face_folder(exported):
     translator, classifier = exported["root"] / "translator", exported["root"] / "classifier"
     assert {"config.json", "model.safetensors", "generation_config.json", "tokenizer.json", "README.md",
-            "configuration_seq2seq_transformer.py", "modeling_seq2seq_transformer.py", "pipelines.py"} <= {
+            "configuration_seq2seq_transformer.py", "modeling_seq2seq_transformer.py",
+            "pipeline_seq2seq_transformer.py"} <= {
         path.name for path in translator.iterdir()}
     assert {"config.json", "model.safetensors", "preprocessor_config.json", "README.md", "configuration_conv_vit.py",
             "modeling_conv_vit.py", "image_processing_conv_vit.py"} <= {path.name for path in classifier.iterdir()}
@@ -114,7 +115,7 @@ def test_export_writes_the_hugging_face_folder(exported):
     assert (generation["num_beams"], generation["max_length"], generation["decoder_start_token_id"]) == (3, 24, 1)
     config = json.loads((translator / "config.json").read_text())
     assert config["auto_map"]["AutoModelForSeq2SeqLM"].startswith("modeling_seq2seq_transformer.")
-    assert config["custom_pipelines"]["translation"]["impl"] == "pipelines.TranslationPipeline"
+    assert config["custom_pipelines"]["translation"]["impl"] == "pipeline_seq2seq_transformer.TranslationPipeline"
     image_config = json.loads((classifier / "config.json").read_text())
     assert image_config["auto_map"]["AutoModelForImageClassification"].startswith("modeling_conv_vit.")
     assert not list(exported["root"].glob(".translator.*")), "the staging folder was left behind"
@@ -233,6 +234,47 @@ def test_truncated_safetensors_gives_a_clear_error(exported, tmp_path):
     weights = folder / "model.safetensors"
     os.truncate(weights, weights.stat().st_size // 2)
     with pytest.raises(ExportError, match="model.safetensors' is damaged .*truncated"):
+        load_exported(folder)
+
+
+def _rewrite_weights(folder: Path, change) -> str:
+    """Apply ``change(tensors)`` to the folder's model.safetensors; returns the name of the tensor it changed."""
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(folder / "model.safetensors")
+    name = next(key for key in sorted(tensors) if key.endswith("fc1.weight"))
+    change(tensors, name)
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    return name
+
+
+@pytest.mark.parametrize("damage", ["missing", "nan", "inf"])
+def test_weights_file_missing_a_tensor_or_with_non_finite_values_is_refused(exported, tmp_path, damage):
+    from transformers import pipeline
+
+    folder = tmp_path / damage
+    shutil.copytree(exported["root"] / "translator", folder)
+
+    def change(tensors, name):
+        if damage == "missing":
+            del tensors[name]
+        else:
+            tensors[name][0, 0] = float(damage)
+
+    name = _rewrite_weights(folder, change)
+    expected = (f"model.safetensors has no tensor {name!r}" if damage == "missing"
+                else f"Tensor {name!r} of the weights file .*model.safetensors holds NaN or inf")
+    with pytest.raises(ExportError, match=expected):
+        load_exported(folder)
+    with pytest.raises(ValueError, match=expected):  # the pipeline entry point, remote code
+        pipeline("translation", model=str(folder), trust_remote_code=True)
+
+
+def test_invalid_tokenizer_json_names_the_file(exported, tmp_path):
+    folder = tmp_path / "bad-tokenizer"
+    shutil.copytree(exported["root"] / "translator", folder)
+    (folder / "tokenizer.json").write_text('{"version": "1.0", "model": ')
+    with pytest.raises(ExportError, match=r"tokenizer.json' is not a valid tokenizer.json .*re-export"):
         load_exported(folder)
 
 

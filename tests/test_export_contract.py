@@ -55,3 +55,25 @@ def test_checkpoints_written_before_the_contract_still_read(name, task, prefix):
     contract = CheckpointContract.read(torch.load(LEGACY / name, weights_only=True))
     assert (contract.version, contract.task, contract.weights_prefix) == (0, task, prefix)
     assert contract.train_info.global_step == 2
+
+
+def test_checkpoints_written_before_the_contract_still_export_and_load(tmp_path):
+    from hf_seq2seq_vit.export import export_checkpoint, load_exported, model_from_checkpoint, read_checkpoint
+
+    translation = LEGACY / "translation_2026-12-02.ckpt"
+    model, tokenizer = load_exported(export_checkpoint(translation, tmp_path / "translator"))
+    reference = model_from_checkpoint(read_checkpoint(translation))
+    inputs = tokenizer(["A man is riding a bicycle.", "Two dogs."], return_tensors="pt", padding=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(**inputs, decoder_input_ids=inputs["input_ids"][:, :4]).logits,
+                                   reference(**inputs, decoder_input_ids=inputs["input_ids"][:, :4]).logits)
+    assert model.generation_config.num_beams == 2  # the module's decoding settings, kept
+
+    image = LEGACY / "image_classification_2026-12-02.ckpt"
+    classifier, processor = load_exported(export_checkpoint(image, tmp_path / "classifier"))
+    state = torch.load(image, weights_only=True)["state_dict"]
+    ema = {key.removeprefix("ema.module."): value for key, value in state.items() if key.startswith("ema.module.")}
+    assert all(torch.equal(classifier.state_dict()[key], value) for key, value in ema.items()
+               if key in classifier.state_dict())
+    pixels = processor(torch.zeros(3, 40, 30, dtype=torch.uint8), return_tensors="pt")["pixel_values"]
+    assert pixels.shape == (1, 3, 32, 32)

@@ -88,13 +88,48 @@ def test_non_text_input_is_a_clear_error(translator):
         translator(42)
 
 
+def test_the_old_import_path_is_the_same_class():
+    from hf_seq2seq_vit.models.seq2seq_transformer.pipeline_seq2seq_transformer import TranslationPipeline as beside
+
+    assert beside is TranslationPipeline
+
+
+def test_empty_list_and_non_string_items_are_clear_errors(translator):
+    with pytest.raises(ValueError, match="got an empty list of sentences; pass at least one string"):
+        translator([])
+    with pytest.raises(TypeError, match=r"input 1 is None \(NoneType\); every input must be a string"):
+        translator(["A man.", None])
+
+
+def test_blank_sentences_translate_to_empty_strings(translator, model, tokenizer):
+    assert translator("") == [{"translation_text": ""}]
+    assert translator(["  \t"]) == [{"translation_text": ""}]
+    expected = direct(model, tokenizer, SOURCES[:2], max_new_tokens=12)
+    assert all(expected), "the test model should translate the sentences to something"
+    mixed = translator([SOURCES[0], "", SOURCES[1], " "], batch_size=2, max_new_tokens=12)
+    assert [item["translation_text"] for item in mixed] == [expected[0], "", expected[1], ""]
+    several = translator(["", SOURCES[0]], num_beams=2, num_return_sequences=2, max_new_tokens=12)
+    assert several[0] == [{"translation_text": ""}] * 2 and len(several[1]) == 2
+
+
+def test_tokenizer_larger_than_the_model_vocabulary_is_refused(tokenizer):
+    from conftest import tiny_config
+
+    from hf_seq2seq_vit import Seq2SeqTransformerForConditionalGeneration
+
+    small = Seq2SeqTransformerForConditionalGeneration(tiny_config(vocab_size=len(tokenizer) - 10)).eval()
+    with pytest.raises(ValueError, match=f"tokenizer has {len(tokenizer)} tokens but the model's vocab_size is "
+                                         f"{len(tokenizer) - 10}"):
+        TranslationPipeline(model=small, tokenizer=tokenizer)
+
+
 def test_save_pretrained_registers_the_custom_pipeline(translator, tmp_path):
     translator.save_pretrained(tmp_path)
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["custom_pipelines"] == {"translation": {"impl": "pipelines.TranslationPipeline",
+    assert config["custom_pipelines"] == {"translation": {"impl": "pipeline_seq2seq_transformer.TranslationPipeline",
                                                           "pt": ["AutoModelForSeq2SeqLM"]}}
-    source = (tmp_path / "pipelines.py").read_text()
-    # Remote code: the copied file may import only torch and transformers.
+    source = (tmp_path / "pipeline_seq2seq_transformer.py").read_text()
+    # Remote code: the copied file may import only torch and transformers (at the top).
     imports = {line.split()[1].split(".")[0] for line in source.splitlines() if line.startswith(("import ", "from "))}
     assert imports <= {"__future__", "typing", "torch", "transformers"}
 

@@ -36,6 +36,8 @@ Reading (export, ``on_load_checkpoint``)::
 from __future__ import annotations
 
 import dataclasses
+import enum
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -131,13 +133,13 @@ class CheckpointContract:
         self.validate()
         checkpoint[VERSION_KEY] = CONTRACT_VERSION
         checkpoint[TASK_KEY] = self.task
-        checkpoint[CONFIG_KEY] = dict(self.model_config)
+        checkpoint[CONFIG_KEY] = _plain(self.model_config, CONFIG_KEY)
         checkpoint[WEIGHTS_PREFIX_KEY] = self.weights_prefix
         checkpoint[EVAL_RESULTS_KEY] = {key: _number(value) for key, value in self.eval_results.items()}
-        checkpoint[TRAIN_INFO_KEY] = self.train_info.to_dict()
-        checkpoint[GENERATION_CONFIG_KEY] = None if self.generation_config is None else dict(self.generation_config)
+        checkpoint[TRAIN_INFO_KEY] = _plain(self.train_info.to_dict(), TRAIN_INFO_KEY)
+        checkpoint[GENERATION_CONFIG_KEY] = _plain(self.generation_config, GENERATION_CONFIG_KEY)
         checkpoint[TOKENIZER_KEY] = None if self.tokenizer is None else dataclasses.asdict(self.tokenizer)
-        checkpoint[IMAGE_PROCESSOR_KEY] = None if self.image_processor is None else dict(self.image_processor)
+        checkpoint[IMAGE_PROCESSOR_KEY] = _plain(self.image_processor, IMAGE_PROCESSOR_KEY)
 
     @classmethod
     def read(cls, checkpoint: Mapping[str, Any], source: str = "the checkpoint") -> CheckpointContract:
@@ -212,6 +214,26 @@ def _dict_entry(checkpoint: Mapping[str, Any], key: str, source: str) -> dict[st
     if not isinstance(value, Mapping):
         raise CheckpointContractError(f"{source}: {key} must be a dict, got {_shape(value)}")
     return dict(value)
+
+
+def _plain(value: Any, key: str) -> Any:
+    """``value`` as JSON data (dicts, lists, str, numbers, bool, None), so that ``torch.load(weights_only=True)``
+    reads it: enums (e.g. PIL's ``Resampling`` in an image processor's ``to_dict()``) become their values, tuples
+    and arrays lists."""
+    if value is None:
+        return None
+
+    def convert(item: Any) -> Any:
+        if isinstance(item, enum.Enum):
+            return item.value
+        if hasattr(item, "tolist"):  # numpy arrays and scalars, tensors
+            return item.tolist()
+        raise CheckpointContractError(
+            f"{key} holds {type(item).__name__} {item!r}, which a checkpoint read with weights_only=True cannot "
+            "hold; store plain values (str, numbers, lists, dicts)"
+        )
+
+    return json.loads(json.dumps(value, default=convert))
 
 
 def _number(value: Any) -> float:

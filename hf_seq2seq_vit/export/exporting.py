@@ -15,7 +15,7 @@ From Python::
 The folder holds what ``save_pretrained`` writes for the model (``config.json`` with an ``auto_map``,
 ``model.safetensors``, ``generation_config.json`` with beam size / max length / decoder start) and for the tokenizer or
 image processor, the remote-code files (``configuration_*.py``, ``modeling_*.py``, ``image_processing_*.py``, and for
-translation ``pipelines.py`` + ``custom_pipelines``), and a ``README.md`` model card. It loads with
+translation ``pipeline_seq2seq_transformer.py`` + ``custom_pipelines``), and a ``README.md`` model card. It loads with
 ``AutoModelForSeq2SeqLM`` / ``AutoModelForImageClassification`` after ``import hf_seq2seq_vit``, or anywhere with
 ``trust_remote_code=True``; ``pipeline("translation", model=folder, trust_remote_code=True)`` translates.
 
@@ -56,13 +56,19 @@ from .errors import ExportError, HubExportError
 from .target import check_export_target, staged_export
 from ..model_card import build_model_card, evaluation_rows
 from ..models.conv_vit import ConvViTImageProcessor
-from ..pipelines import TranslationPipeline
+from ..models.seq2seq_transformer.pipeline_seq2seq_transformer import TranslationPipeline, check_loaded_weights
 
 # task -> (model_type the task's checkpoints carry, Auto class that loads the exported folder)
 TASKS = {
     "translation": ("seq2seq_transformer", AutoModelForSeq2SeqLM),
     "image-classification": ("conv_vit", AutoModelForImageClassification),
 }
+try:
+    from PIL.Image import Resampling
+
+    _SAFE_GLOBALS = [Resampling]
+except ImportError:  # pragma: no cover - pillow comes with the image extras
+    _SAFE_GLOBALS = []
 # Preference order of the weights inside the Lightning state_dict: EMA weights when the run kept them.
 WEIGHT_PREFIXES = ("ema.module.", "ema.", "model.")
 # Decoding defaults written only when the checkpoint's generation config leaves them unset: the paper's beam size.
@@ -105,7 +111,10 @@ def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> dict[st
     if not path.is_file():
         raise ExportError(f"No checkpoint file at {str(path)!r}; pass the .ckpt written by the Trainer")
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        # PIL's Resampling enum is plain data (an image processor's `resample`); checkpoints written before the
+        # contract turned it into an int may hold it. Nothing else is allowed.
+        with torch.serialization.safe_globals(_SAFE_GLOBALS):
+            checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # torch raises UnpicklingError, RuntimeError or EOFError depending on the damage
         raise ExportError(
             f"Could not read {str(path)!r} as a checkpoint with torch.load(weights_only=True): {error}. "
@@ -300,7 +309,7 @@ def export_checkpoint(
             companion = tokenizer_from_checkpoint(checkpoint)
             _check_vocab(companion, model.config, where=str(checkpoint_path))
             model.generation_config = generation_config_from_checkpoint(checkpoint, model)
-            # Saving through the pipeline writes model + tokenizer + pipelines.py + custom_pipelines in config.json.
+            # Saving through the pipeline writes model + tokenizer + its pipeline file + custom_pipelines in config.json.
             TranslationPipeline(model=model, tokenizer=companion).save_pretrained(staging)
         else:
             companion = ConvViTImageProcessor.from_dict(dict(checkpoint.get("hf_image_processor") or {}))
@@ -368,8 +377,9 @@ def load_exported(folder: str | os.PathLike, trust_remote_code: bool = False):
     """Load an exported folder as ``(model, tokenizer)`` or ``(model, image_processor)``, with clear errors.
 
     Checks, before transformers runs: the folder and ``config.json`` exist; the weights are safetensors (pickle
-    files are refused, never loaded) and every file is complete; the tokenizer (``tokenizer.json``) or image
-    processor (``preprocessor_config.json``) is there; the tokenizer's vocabulary fits the model's embeddings.
+    files are refused, never loaded) and every file is complete; the tokenizer (``tokenizer.json``, which must parse)
+    or image processor (``preprocessor_config.json``) is there; the tokenizer's vocabulary fits the model's
+    embeddings. After loading: every tensor of the model was in the weights file and all weights are finite.
 
     Example::
 
@@ -390,6 +400,14 @@ def load_exported(folder: str | os.PathLike, trust_remote_code: bool = False):
                 f"{str(folder)!r} has no tokenizer.json: the tokenizer was not saved with the model; re-export the "
                 "checkpoint, or save the tokenizer there with tokenizer.save_pretrained(folder)"
             )
+        try:
+            Tokenizer.from_file(str(folder / "tokenizer.json"))
+        except Exception as error:  # the Rust side raises a bare Exception
+            raise ExportError(
+                f"{str(folder / 'tokenizer.json')!r} is not a valid tokenizer.json ({error}); the file is damaged or "
+                "was edited by hand: re-export the checkpoint, or save the tokenizer there again with "
+                "tokenizer.save_pretrained(folder)"
+            ) from error
         companion = AutoTokenizer.from_pretrained(folder, trust_remote_code=trust_remote_code)
         _check_vocab(companion, config, where=str(folder))
     else:
@@ -403,6 +421,10 @@ def load_exported(folder: str | os.PathLike, trust_remote_code: bool = False):
         model = TASKS[task][1].from_pretrained(folder, use_safetensors=True, trust_remote_code=trust_remote_code)
     except Exception as error:
         raise ExportError(f"Could not load the model in {str(folder)!r}: {type(error).__name__}: {error}") from error
+    try:  # from_pretrained fills a tensor missing from the file at random, with only a warning
+        check_loaded_weights(model)
+    except ValueError as error:
+        raise ExportError(str(error)) from error
     return model.eval(), companion
 
 
