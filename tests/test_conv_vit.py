@@ -16,7 +16,7 @@ import torch
 from PIL import Image
 
 from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification, ConvViTImageProcessor, ConvViTModel
-from hf_seq2seq_vit.attention_rollout import attention_rollout, attention_rollout_heatmap, overlay_heatmap
+from hf_seq2seq_vit.models.conv_vit.attention_rollout import attention_rollout, attention_rollout_heatmap, overlay_heatmap
 
 DATA = Path(__file__).resolve().parent / "data" / "cifar10_tiny.parquet"
 CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -476,3 +476,29 @@ def test_integer_pixel_values_are_refused_with_a_pointer_to_the_processor():
         model(raw)
     processed = ConvViTImageProcessor.from_preset("cifar10")(raw, return_tensors="pt")["pixel_values"]
     assert model(processed).logits.shape == (2, 10)
+
+
+def test_attention_rollout_is_still_importable_from_its_old_path():
+    import hf_seq2seq_vit.attention_rollout as old_path
+    import hf_seq2seq_vit.models.conv_vit.attention_rollout as beside_the_model
+
+    for name in ("attention_rollout", "attention_rollout_heatmap", "overlay_heatmap"):
+        assert getattr(old_path, name) is getattr(beside_the_model, name)
+
+
+def test_model_folder_imports_no_training_data_or_export_code():
+    # the folder is what a user's transformers loads as remote code: torch, transformers, timm (numpy/PIL for images)
+    import ast
+
+    folder = Path(__file__).resolve().parents[1] / "hf_seq2seq_vit" / "models" / "conv_vit"
+    allowed = {"torch", "transformers", "timm", "huggingface_hub", "numpy", "PIL"}
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                roots = {alias.name.split(".")[0] for alias in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0:
+                roots = {node.module.split(".")[0]}
+            else:
+                continue
+            third_party = {root for root in roots if root not in sys.stdlib_module_names}
+            assert third_party <= allowed, f"{path.name} imports {sorted(third_party - allowed)}"
