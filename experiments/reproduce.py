@@ -139,8 +139,11 @@ def reproduce(
         wall["fit_s"] = round(time.monotonic() - t0, 1)
         ckpt = _checkpoint_of(cli.trainer)
         fit_info = {"epochs": int(cli.trainer.current_epoch), "stopped_by_max_time": _stopped_by_time(cli.trainer)}
+        # The CSVLogger's metrics.csv, drawn as loss / score curves beside the result (see below).
+        metrics_csv = next((Path(lg.log_dir) / "metrics.csv" for lg in cli.trainer.loggers
+                            if type(lg).__name__ == "CSVLogger"), None)
     else:
-        fit_info = {}
+        fit_info, metrics_csv = {}, None
     checkpoint = read_checkpoint(ckpt)
     task = checkpoint["hf_task"]
     train_info = dict(checkpoint.get("hf_train_info") or {})
@@ -208,6 +211,14 @@ def reproduce(
         "versions": versions(),
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
     }
+    if metrics_csv is not None and metrics_csv.is_file():
+        from hf_seq2seq_vit.visualize import plot_training_curves
+
+        try:
+            record["curves"] = _relative(
+                plot_training_curves(metrics_csv, Path(results_dir) / f"{name}_curves.png", title=name))
+        except ValueError as error:  # nothing to draw: the numbers still count, the picture is a bonus
+            print(f"no training curves: {error}", file=sys.stderr)
     _append_card_section(Path(folder) / "README.md", record)
     write_results(record, results_dir)
     return record
