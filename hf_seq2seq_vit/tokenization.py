@@ -312,7 +312,13 @@ def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:
             f"The folder {path!r} has no tokenizer.json (it contains {found or 'nothing'}). {hint}; "
             f"a model saved without its tokenizer needs tokenizer.save_pretrained on the same folder."
         )
-    tokenizer = AutoTokenizer.from_pretrained(path)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path)
+    except Exception as error:  # json's, tokenizers' (a bare Exception from Rust) and transformers' errors name no file
+        raise ValueError(
+            f"{os.path.join(path, 'tokenizer.json')!r} is not a valid tokenizer file ({type(error).__name__}: "
+            f"{error}). Save the tokenizer again with tokenizer.save_pretrained(path), or export the model again."
+        ) from error
     if json.loads(tokenizer.backend_tokenizer.to_str()).get("normalizer") == {"type": "NFKC"}:
         # Saved before whitespace was normalised (a tab or newline became <unk> glued to its word). Such a tokenizer
         # was trained on single-spaced lines, so folding whitespace changes nothing else.

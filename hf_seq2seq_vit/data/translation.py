@@ -152,6 +152,13 @@ class TranslationDataModule(L.LightningDataModule):
         self._resume: dict[str, int] | None = None
 
     @property
+    def dataset_name(self) -> str:
+        """What the data is, for checkpoints and model cards (the same property as ``ImageDataModule``'s)."""
+        if self.data_files:
+            return ", ".join(f"{split}={path}" for split, path in self.data_files.items())
+        return self.dataset + (f"/{self.dataset_config}" if self.dataset_config else "")
+
+    @property
     def vocab_size(self) -> int:
         """Size of the (joint) vocabulary the model must have."""
         if self.tokenizer is None:
