@@ -10,7 +10,9 @@ Steps:
 2. exports the best checkpoint (highest ``val_bleu``; the last one if none was scored) to ``outputs/demo-model/``:
    model, tokenizer, ``generation_config.json``, remote code, ``pipeline_seq2seq_transformer.py`` and a model card;
 3. a fresh Python process that never imports this package loads that folder (``from_pretrained`` through
-   ``pipeline("translation", model=..., trust_remote_code=True)``) and translates the sample sentences.
+   ``pipeline("translation", model=..., trust_remote_code=True)``) and translates the sample sentences;
+4. ``hf-seq2seq-vit explain`` prints how the first sentence is decoded step by step (top candidates and their
+   probabilities) and saves the cross-attention heatmap beside the folder (``outputs/demo-model-attention.png``).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     output_dir = (REPO / args.output_dir).resolve()
 
-    print(f"[1/3] Training with {args.config} ...", flush=True)
+    print(f"[1/4] Training with {args.config} ...", flush=True)
     train = subprocess.run([
         sys.executable, str(train_script), "fit", "--config", args.config,
         "--trainer.callbacks+=hf_seq2seq_vit.lightning.export_callback.HubExportCallback",
@@ -64,18 +66,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: training finished but nothing was exported to {output_dir}", file=sys.stderr)
         return 1
 
-    print(f"[2/3] Exported the best checkpoint to {output_dir}:", flush=True)
+    print(f"[2/4] Exported the best checkpoint to {output_dir}:", flush=True)
     for path in sorted(output_dir.iterdir()):
         print(f"    {path.name}")
     card = (output_dir / "README.md").read_text(encoding="utf-8")
     evaluation = card.split("## Evaluation", 1)[-1].split("## Limitations", 1)[0].strip()
     print("    model card, evaluation section:\n      " + evaluation.replace("\n", "\n      "))
 
-    print("[3/3] Loading it in a fresh Python process (without this package) and translating:", flush=True)
+    print("[3/4] Loading it in a fresh Python process (without this package) and translating:", flush=True)
     # -I: ignore PYTHONPATH and the current directory, so only the folder's own remote code can be used.
     translate = subprocess.run([sys.executable, "-I", "-c", TRANSLATE_SCRIPT, str(output_dir), *SAMPLES],
                                cwd=output_dir.parent)
-    return translate.returncode
+    if translate.returncode != 0:
+        return translate.returncode
+
+    # The paper's picture of decoding: <s> -> "Ein" -> "Ein Mann" -> ... -> </s>, with each step's candidates.
+    picture = output_dir.parent / f"{output_dir.name}-attention.png"
+    print(f"[4/4] Explaining one sentence (hf-seq2seq-vit explain {args.output_dir} \"{SAMPLES[0]}\"):", flush=True)
+    from .cli import main as command_line
+
+    return command_line(["explain", str(output_dir), SAMPLES[0], "-o", str(picture)])
 
 
 if __name__ == "__main__":
