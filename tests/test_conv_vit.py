@@ -502,3 +502,28 @@ def test_model_folder_imports_no_training_data_or_export_code():
                 continue
             third_party = {root for root in roots if root not in sys.stdlib_module_names}
             assert third_party <= allowed, f"{path.name} imports {sorted(third_party - allowed)}"
+
+
+def test_conv_vit_pipeline_reports_missing_files_and_keeps_16_bit_images(tmp_path):
+    from transformers import pipeline
+
+    from hf_seq2seq_vit.models.conv_vit.pipeline_conv_vit import ConvViTImageClassificationPipeline
+
+    model, processor = save_tiny_classifier(tmp_path / "model")
+    classifier = pipeline(
+        "image-classification", model=str(tmp_path / "model"), pipeline_class=ConvViTImageClassificationPipeline,
+        trust_remote_code=False,
+    )
+    with pytest.raises(FileNotFoundError, match=r"no_such_cat.png' does not exist"):
+        classifier(str(tmp_path / "no_such_cat.png"))
+    # a dark 16-bit image: transformers' loader would clip it to white (every value > 255)
+    levels = (np.arange(32 * 32, dtype=np.uint16).reshape(32, 32) % 64) * 128 + 300
+    Image.fromarray(levels).save(tmp_path / "dark16.png")
+    top = classifier(str(tmp_path / "dark16.png"), top_k=10)
+    with torch.no_grad():
+        pixel_values = processor(Image.open(tmp_path / "dark16.png"), return_tensors="pt")["pixel_values"]
+        probabilities = model(pixel_values).logits.softmax(-1)[0]
+    assert pixel_values.max() < 0  # dark: below every channel's mean
+    assert {p["label"]: p["score"] for p in top} == pytest.approx(
+        {CIFAR10_LABELS[i]: probabilities[i].item() for i in range(10)}, abs=1e-5
+    )
