@@ -162,3 +162,69 @@ def test_merging_keeps_one_result_per_index_when_ranks_repeat_examples(tmp_path)
     parts[1].write_text("".join(json.dumps({"index": i, "translation": f"t{i}"}) + "\n" for i in (3, 1, 0)))
     merged = merge_prediction_parts(parts, tmp_path / "out.txt", inputs=[f"s{i}" for i in range(6)])
     assert merged.read_text().splitlines() == ["t0", "t1", "t2", "t3", "t4", ""]  # no result for input 5: blank
+
+
+# ----------------------------------------------------------------------------------------- train.py predict, end to end
+def run_train_script(*args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
+           "PYTHONPATH": str(REPO)}
+    result = subprocess.run([sys.executable, str(REPO / "train.py"), *map(str, args)], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-4000:]
+    return result
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A translator trained for 3 steps through `train.py fit` (the demo config, shrunk): (config, checkpoint)."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("predict_e2e")
+    config = yaml.safe_load((REPO / "configs" / "demo_translation_cpu.yaml").read_text())
+    config["trainer"].update(default_root_dir=str(root), max_steps=3, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, check_val_every_n_epoch=None, val_check_interval=None,
+                             limit_val_batches=0)
+    config["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                                       "init_args": {"dirpath": str(root / "checkpoints"), "save_last": True}}]
+    config["model"]["init_args"].update(d_model=32, encoder_layers=1, decoder_layers=1, ffn_dim=64,
+                                        max_position_embeddings=48, num_beams=2, max_generation_length=10)
+    config["data"]["init_args"].update(max_train_examples=200, max_val_examples=8, max_test_examples=8,
+                                       tokenizer_vocab_size=300, max_length=40, max_tokens=256,
+                                       tokenizer_dir=str(root / "tokenizer"))
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_train_script("fit", "--config", path, cwd=root)
+    return path, root / "checkpoints" / "last.ckpt"
+
+
+def translations_one_at_a_time(checkpoint, lines):
+    """The reference: the trained module's own predict_step on one line at a time (no padding, no sorting)."""
+    from hf_seq2seq_vit.lightning.translation import TranslationModule
+
+    module = TranslationModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    results = []
+    for line in lines:
+        batch = dict(module.tokenizer([line], return_tensors="pt"), index=torch.tensor([0]))
+        output = module.predict_step(batch, 0)
+        results.append(output["translation"][0] if isinstance(output, dict) else output[0])
+    return results
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+def test_train_py_predict_writes_translations_in_input_order(trained, tmp_path, devices):
+    config, checkpoint = trained
+    lines = ["A man is riding a bicycle.", "Two dogs are playing in the snow.", "Hi.",
+             "A little girl climbs into a wooden playhouse with her brother.", "People are walking.",
+             "A woman sings on a stage.", "Children.", "An old man sits on a bench in the park and reads a paper."]
+    source = tmp_path / "sentences.txt"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    output = tmp_path / "translations.jsonl"
+    run_train_script("predict", "--config", config, "--ckpt_path", checkpoint, "--data.predict_path", source,
+                     "--data.max_tokens", 48, "--trainer.devices", devices,
+                     *(["--trainer.strategy", "ddp"] if devices == 2 else []),
+                     "--trainer.callbacks+=hf_seq2seq_vit.lightning.prediction_writer.PredictionWriter",
+                     f"--trainer.callbacks.output_path={output}", cwd=tmp_path)
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [record["index"] for record in records] == list(range(len(lines)))
+    assert [record["source"] for record in records] == lines
+    assert [record["translation"] for record in records] == translations_one_at_a_time(checkpoint, lines)
