@@ -251,3 +251,31 @@ def test_image_training_logs_rollout_overlays_and_nothing_without_an_image_logge
     assert drawn == []  # no TensorBoard / W&B logger: nothing is computed
     with pytest.raises(ValueError, match="num_examples"):
         AttentionImages(num_examples=0)
+
+
+def test_rollout_overlays_reach_a_wandb_logger_offline(tmp_path, monkeypatch):
+    import lightning as L
+    from lightning.pytorch.loggers import WandbLogger
+
+    from conftest import REPO
+    from hf_seq2seq_vit.data.images import ImageDataModule
+    from hf_seq2seq_vit.lightning.attention_images import AttentionImages
+    from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    parquet = str(REPO / "tests" / "data" / "cifar10_tiny.parquet")
+    data = ImageDataModule(data_files={"train": parquet, "test": parquet}, val_size=20, batch_size=10, num_workers=0,
+                           pin_memory=False, auto_augment=None)
+    module = ImageClassificationModule(model_config={
+        "image_size": 32, "stem_channels": [16, 32], "hidden_size": 32, "num_hidden_layers": 2,
+        "num_attention_heads": 4, "mlp_ratio": 2.0, "num_labels": 10})
+    logger = WandbLogger(save_dir=str(tmp_path), offline=True, project="attention-images")
+    L.Trainer(accelerator="cpu", max_epochs=1, limit_train_batches=1, limit_val_batches=1, num_sanity_val_steps=0,
+              logger=logger, callbacks=[AttentionImages(num_examples=2)], enable_checkpointing=False,
+              enable_progress_bar=False, enable_model_summary=False).fit(module, datamodule=data)
+    logger.experiment.finish()
+    media = sorted(tmp_path.glob("wandb/offline-run-*/files/media/images/attention/*.png"))
+    assert [path.name.split("_")[:2] for path in media] == [["example", "0"], ["example", "1"]]
+    for path in media:
+        assert_png(path)
