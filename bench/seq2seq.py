@@ -5,12 +5,15 @@ both alike; medians reported):
   * training step throughput (forward + backward + AdamW step), tokens/s = (source + target tokens) / step time;
   * `generate()` throughput, greedy and beam 4, tokens/s = batch x new tokens / time (every row is forced to
     produce exactly `--new-tokens` tokens: no end-of-sequence token is configured for either model);
-  * peak GPU memory (CUDA only) and, on a GPU, model FLOPs utilisation (MFU) of the training step.
+  * peak GPU memory (CUDA only) and, on a GPU, model FLOPs utilisation (MFU) of the training step;
+  * with `--greedy-paths`: our greedy `generate()` with transformers' dynamic cache and with its static cache plus a
+    `torch.compile`d forward (and the retired `StaticGreedyDecoder`, on a checkout that still has it), against HF
+    Marian's plain `generate()`, all interleaved, with the tokens checked equal.
 
 Usage (see bench/README.md):
     python bench/seq2seq.py --preset small --reps 5                # CPU, a few minutes
     python bench/seq2seq.py --preset base --train-shapes 8x128,32x32 --gen-batch 16 --reps 3   # CPU, base sizes
-    python bench/seq2seq.py --preset base --compile                # GPU: bf16 autocast, fused AdamW, compiled step
+    python bench/seq2seq.py --preset base --compile                # GPU: bf16 autocast, fused AdamW, compiled steps
 """
 
 import argparse
@@ -18,6 +21,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,6 +31,7 @@ import transformers  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 from timing import interleaved, sync  # noqa: E402  (bench/timing.py, beside this script)
 from transformers import GenerationConfig, MarianConfig, MarianMTModel  # noqa: E402
+from transformers.generation.configuration_utils import CompileConfig  # noqa: E402
 
 from hf_seq2seq_vit import Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration  # noqa: E402
 
@@ -112,9 +117,12 @@ def main():
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads on CPU")
     parser.add_argument("--compile", action="store_true",
-                        help="GPU: torch.compile our training step and greedy decoder step (CUDA graphs)")
+                        help="GPU: torch.compile our training step, and run our greedy generate() on transformers' "
+                             "static cache with a compiled forward (CUDA graphs)")
     parser.add_argument("--skip-train", action="store_true")
     parser.add_argument("--skip-generate", action="store_true")
+    parser.add_argument("--greedy-paths", action="store_true",
+                        help="time our greedy generate() per decoding path (dynamic cache, static cache + compile)")
     parser.add_argument("--out", default=None, help="JSON path (default bench/results/seq2seq-<preset>-<device>-<date>.json)")
     args = parser.parse_args()
 
@@ -133,7 +141,7 @@ def main():
         "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "transformers": transformers.__version__,
         "python": platform.python_version(), "dtype": str(dtype),
         "params": {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()},
-        "train": [], "generate": [],
+        "train": [], "generate": [], "greedy_paths": [],
     }
 
     if not args.skip_train:
@@ -172,17 +180,23 @@ def main():
         mask = torch.ones_like(src)
         for model in models.values():
             model.eval()
-        if args.compile:
-            models["ours"].compile_greedy_step(mode="reduce-overhead" if device.type == "cuda" else "default")
         searches = [("greedy", 1)] + ([(f"beam{args.beams}", args.beams)] if args.beams else [])
         for search, beams in searches:
             # eos_token_id=None: every row produces exactly new_tokens tokens, so both models do the same work
             config = GenerationConfig(max_new_tokens=args.new_tokens, do_sample=False, num_beams=beams,
                                       eos_token_id=None, pad_token_id=0, bos_token_id=1, decoder_start_token_id=1)
 
+            compiled = {}
+            if args.compile and beams == 1:  # transformers' recipe: static cache + compiled forward for the steps
+                compile_config = CompileConfig(fullgraph=True, mode="reduce-overhead" if device.type == "cuda"
+                                               else "default")
+                compile_config._compile_all_devices = True
+                compiled = dict(cache_implementation="static", compile_config=compile_config)
+
             def run(model):
+                options = compiled if model is models["ours"] else {}
                 with torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
-                    return model.generate(src, attention_mask=mask, generation_config=config)
+                    return model.generate(src, attention_mask=mask, generation_config=config, **options)
 
             outputs = {name: run(m) for name, m in models.items()}
             timing = interleaved({n: (lambda m=m: run(m)) for n, m in models.items()}, args.reps, device, warmup=0)
@@ -196,6 +210,9 @@ def main():
             print(f"generate {search} B{args.gen_batch}: ours {row['ours']['tokens_per_s']:.0f} tok/s, "
                   f"HF {row['hf_marian']['tokens_per_s']:.0f} tok/s, ratio {row['ratio_ours_over_hf']:.2f}", flush=True)
 
+    if args.greedy_paths:
+        result["greedy_paths"].append(greedy_paths(models, args, preset, device, dtype))
+
     out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
         f"seq2seq-{args.preset}-{device.type}-{datetime.date.today().isoformat()}.json")
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -203,6 +220,58 @@ def main():
     out.with_suffix(".md").write_text(markdown(result))
     print(markdown(result))
     print(f"wrote {out} and {out.with_suffix('.md')}")
+
+
+def greedy_paths(models: dict, args, preset: dict, device: torch.device, dtype: torch.dtype) -> dict:
+    """Our greedy generate() per decoding path, interleaved with HF Marian's; every path must give the same tokens.
+
+    `static_compiled` is transformers' own recipe: `cache_implementation="static"` and a `CompileConfig` (fullgraph;
+    inductor, CUDA graphs on a GPU), which `generate()` applies to the decoding steps (compiled once, in the warm-up).
+    """
+    ours = models["ours"].eval()
+    models["hf_marian"].eval()
+    g = torch.Generator().manual_seed(2)
+    src = torch.randint(4, preset["vocab_size"], (args.gen_batch, args.src_len), generator=g).to(device)
+    mask = torch.ones_like(src)
+    base = dict(max_new_tokens=args.new_tokens, do_sample=False, num_beams=1, eos_token_id=None, pad_token_id=0,
+                bos_token_id=1, decoder_start_token_id=1)
+    compile_config = CompileConfig(fullgraph=True, mode="reduce-overhead" if device.type == "cuda" else "default")
+    compile_config._compile_all_devices = True  # transformers compiles on GPUs only unless told so
+    has_fast_path = hasattr(ours, "fast_greedy")
+
+    def run(model, fast=False, **options):
+        if has_fast_path:
+            model.fast_greedy = fast
+        config = GenerationConfig(**base, **options)
+        with torch.no_grad(), torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32):
+            return model.generate(src, attention_mask=mask, generation_config=config)
+
+    paths = {
+        "ours_dynamic_cache": lambda: run(ours),
+        "ours_static_compiled": lambda: run(ours, cache_implementation="static", compile_config=compile_config),
+        "hf_marian": lambda: run(models["hf_marian"]),
+    }
+    if has_fast_path:
+        paths["ours_static_greedy_decoder"] = lambda: run(ours, fast=True)
+    outputs = {name: fn() for name, fn in paths.items()}  # also compiles the static path
+    reference = outputs["ours_dynamic_cache"]
+    equal = {name: bool(torch.equal(out, reference)) for name, out in outputs.items() if name.startswith("ours")}
+    timing = interleaved(paths, args.reps, device, warmup=1)
+    row = {"batch": args.gen_batch, "src_len": args.src_len, "new_tokens": args.new_tokens, "same_tokens": equal}
+    for name, t in timing.items():
+        row[name] = {"tokens_per_s": args.gen_batch * args.new_tokens / t["median_s"], **t}
+    # On a shared machine single repetitions vary several-fold; the ratio of two paths timed back to back in the
+    # same repetition varies far less, so the headline is the median of those paired ratios (the min-time ratio
+    # and the ratio of medians are kept beside it).
+    reference_times = timing["ours_dynamic_cache"]["all_s"]
+    for name, t in timing.items():
+        row[f"ratio_{name}_over_ours_dynamic_cache"] = statistics.median(
+            ref / own for ref, own in zip(reference_times, t["all_s"]))
+        row[name]["min_time_ratio"] = min(reference_times) / min(t["all_s"])
+        row[name]["median_time_ratio"] = timing["ours_dynamic_cache"]["median_s"] / t["median_s"]
+    print("greedy paths: " + ", ".join(f"{n} {row[n]['tokens_per_s']:.0f} tok/s" for n in timing)
+          + f"; same tokens {equal}", flush=True)
+    return row
 
 
 def mib(value) -> str:
@@ -228,6 +297,15 @@ def markdown(result: dict) -> str:
                      f"{row['ours']['tokens_per_s']:.0f} | {row['hf_marian']['tokens_per_s']:.0f} | "
                      f"**{row['ratio_ours_over_hf']:.2f}** | {mib(row['ours']['peak_mem_mib'])} / "
                      f"{mib(row['hf_marian']['peak_mem_mib'])} | n/a |")
+    for row in result.get("greedy_paths", []):
+        lines += ["", f"Greedy decoding paths, B{row['batch']} src{row['src_len']} +{row['new_tokens']} "
+                  f"(same tokens: {row['same_tokens']}):", "",
+                  "| path | tokens/s (median) | speed vs ours, dynamic cache: median of paired ratios | "
+                  "ratio of min times | ratio of medians |", "|---|---|---|---|---|"]
+        for name in [k for k in row if isinstance(row[k], dict) and "median_s" in row[k]]:
+            lines.append(f"| {name} | {row[name]['tokens_per_s']:.0f} | "
+                         f"**{row[f'ratio_{name}_over_ours_dynamic_cache']:.2f}** | "
+                         f"{row[name]['min_time_ratio']:.2f} | {row[name]['median_time_ratio']:.2f} |")
     return "\n".join(lines) + "\n"
 
 

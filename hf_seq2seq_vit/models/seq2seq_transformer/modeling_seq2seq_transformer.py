@@ -9,7 +9,7 @@ Shapes in comments: B batch, S source length, T target length (new tokens this c
 length, D d_model, H heads, Dh = D / H head size, V vocabulary.
 
 This file travels to the Hugging Face Hub as remote code: it imports only torch, transformers and its own
-configuration, layers and generation files (flat relative imports).
+configuration and layers files (flat relative imports).
 """
 
 import copy
@@ -31,7 +31,6 @@ from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
 from .configuration_seq2seq_transformer import Seq2SeqTransformerConfig
-from .generation_seq2seq_transformer import StaticGreedyGenerationMixin
 from .layers_seq2seq_transformer import (
     Seq2SeqTransformerAttention,
     Seq2SeqTransformerDecoderLayer,
@@ -381,9 +380,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         )
 
 
-class Seq2SeqTransformerForConditionalGeneration(
-    Seq2SeqTransformerPreTrainedModel, StaticGreedyGenerationMixin, GenerationMixin
-):
+class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedModel, GenerationMixin):
     """The translator: encoder–decoder plus a linear projection to target-vocabulary logits; works with `generate()`.
 
     With `labels`, the decoder input is the labels shifted right behind `decoder_start_token_id` and the loss is
