@@ -64,8 +64,6 @@ SAMPLES = {
                    "Ein kleines Mädchen in einem rosa Kleid klettert eine Treppe hinauf."],
     ("ko", "en"): ["나는 사과를 좋아해", "오늘 날씨가 좋네요.", "내일 아침에 만나요."],
 }
-# (task, metric key logged by the LightningModule, name in the table, scale of the table value)
-MAIN_METRIC = {"translation": ("test_bleu", "sacreBLEU", 1.0), "image-classification": ("test_acc", "top-1 %", 100.0)}
 VERSIONED = ("torch", "transformers", "lightning", "tokenizers", "sacrebleu", "timm", "datasets", "torchmetrics")
 TABLE_START, TABLE_END = "<!-- results-table:start -->", "<!-- results-table:end -->"
 
@@ -93,27 +91,26 @@ def _overrides(values: dict[str, Any]) -> list[str]:
 
 
 def _checkpoint_of(trainer) -> str:
-    for callback in trainer.checkpoint_callbacks:
-        for path in (callback.best_model_path, callback.last_model_path):
-            if path and os.path.isfile(path):
-                return path
-    raise RuntimeError(
-        "Training wrote no checkpoint: the config needs a ModelCheckpoint callback (and a validation run for "
-        "`monitor`); or pass --ckpt PATH to evaluate an existing checkpoint"
-    )
+    from hf_seq2seq_vit.export import checkpoint_to_export
+
+    path = checkpoint_to_export(trainer)
+    if path is None:
+        raise RuntimeError(
+            "Training wrote no checkpoint: the config needs a ModelCheckpoint callback (and a validation run for "
+            "`monitor`); or pass --ckpt PATH to evaluate an existing checkpoint"
+        )
+    return path
 
 
-def test_suite(dataset: str | None, task: str) -> list[tuple[str, dict[str, Any]]]:
+def test_suite(dataset: str | None) -> list[tuple[str, dict[str, Any]]]:
     """The ``(split name, data overrides)`` pairs a model trained on ``dataset`` is tested on.
 
     Example::
 
-        >>> [name for name, _ in test_suite("bundled:multi30k", "translation")]
+        >>> [name for name, _ in test_suite("bundled:multi30k")]
         ['test_2016_flickr', 'test_2017_flickr']
     """
-    if task == "translation" and dataset in TEST_SUITES:
-        return TEST_SUITES[dataset]
-    return DEFAULT_SUITE
+    return TEST_SUITES.get(dataset, DEFAULT_SUITE)
 
 
 def reproduce(
@@ -129,7 +126,7 @@ def reproduce(
     """Fit (unless ``ckpt``), test on every split, export and translate samples; returns the results record."""
     import torch
 
-    from hf_seq2seq_vit.export import export_checkpoint, load_exported, read_checkpoint, tokenizer_from_checkpoint
+    from hf_seq2seq_vit.export import CheckpointContract, export_checkpoint, exporter_for, load_exported, read_checkpoint
 
     started = time.monotonic()
     wall: dict[str, float] = {}
@@ -145,25 +142,18 @@ def reproduce(
     else:
         fit_info, metrics_csv = {}, None
     checkpoint = read_checkpoint(ckpt)
-    task = checkpoint["hf_task"]
-    train_info = dict(checkpoint.get("hf_train_info") or {})
-    dataset = train_info.get("dataset")
-    validation = {key: round(float(value), 4) for key, value in (checkpoint.get("hf_eval_results") or {}).items()
+    contract = CheckpointContract.read(checkpoint)
+    task, train_info, exporter = contract.task, contract.train_info, exporter_for(contract.task)
+    dataset = train_info.dataset
+    validation = {key: round(float(value), 4) for key, value in contract.eval_results.items()
                   if key.startswith("val_")}
 
     with tempfile.TemporaryDirectory(prefix="reproduce-") as scratch:
         # Not `enable_progress_bar=false`: Lightning refuses it when the config adds a RichProgressBar callback.
         test_args = ["--ckpt_path", ckpt, "--trainer.logger=false"]
-        data_defaults: dict[str, Any] = {}
-        if task == "translation":
-            # The checkpoint's own tokenizer, whatever tokenizer_dir the config names (or whether it exists).
-            tokenizer_dir = Path(scratch) / "tokenizer"
-            tokenizer_from_checkpoint(checkpoint).save_pretrained(tokenizer_dir)
-            data_defaults = {"tokenizer_dir": str(tokenizer_dir), "max_test_examples": None}
-        else:
-            data_defaults = {"max_test_examples": None}
+        data_defaults = exporter.test_data_overrides(contract, Path(scratch))
         tests = []
-        for split, overrides in test_suite(dataset, task):
+        for split, overrides in test_suite(dataset):
             t0 = time.monotonic()
             cli = _train_cli(["test", "--config", config, *train_args, *test_args,
                               *_overrides({**data_defaults, **overrides})])
@@ -176,7 +166,8 @@ def reproduce(
         wall["test_s"] = round(sum(test["wall_s"] for test in tests), 1)
 
         # The card's model-index gets the first (main) split's scores; every split is listed in its extra section.
-        checkpoint["hf_eval_results"] = {**(checkpoint.get("hf_eval_results") or {}), **tests[0]["metrics"]}
+        contract.eval_results = {**contract.eval_results, **tests[0]["metrics"]}
+        contract.write(checkpoint)
         augmented = Path(scratch) / "with-test-results.ckpt"
         torch.save(checkpoint, augmented)
         del checkpoint
@@ -184,11 +175,9 @@ def reproduce(
         folder = export_checkpoint(augmented, export_dir, model_name=name)
         wall["export_s"] = round(time.monotonic() - t0, 1)
 
-    translations = []
-    if task == "translation":
-        languages = (train_info.get("src_lang"), train_info.get("tgt_lang"))
-        sentences = samples if samples is not None else SAMPLES.get(languages, [])
-        translations = _translate(load_exported(folder), sentences)
+    languages = [train_info.src_lang, train_info.tgt_lang] if train_info.src_lang else None
+    sentences = samples if samples is not None else SAMPLES.get(tuple(languages or ()), [])
+    translations = exporter.sample_outputs(*load_exported(folder), sentences)
     wall["total_s"] = round(time.monotonic() - started, 1)
 
     record = {
@@ -200,12 +189,12 @@ def reproduce(
         "checkpoint": _relative(ckpt),
         "export_dir": _relative(folder),
         "dataset": dataset,
-        "languages": [train_info.get("src_lang"), train_info.get("tgt_lang")] if task == "translation" else None,
+        "languages": languages,
         "validation": validation,
         "tests": tests,
         "samples": translations,
-        "train": {"global_step": train_info.get("global_step"), "train_time_s": train_info.get("train_time_s"),
-                  "hardware_recorded": train_info.get("hardware"), **fit_info},
+        "train": {"global_step": train_info.global_step, "train_time_s": train_info.train_time_s,
+                  "hardware_recorded": train_info.hardware, **fit_info},
         "wall_time": wall,
         "hardware": hardware(),
         "versions": versions(),
@@ -229,19 +218,6 @@ def _stopped_by_time(trainer) -> bool:
 
     return any(isinstance(cb, Timer) and cb.time_remaining() is not None and cb.time_remaining() <= 0
                for cb in trainer.callbacks)
-
-
-def _translate(model_and_tokenizer, sentences: list[str]) -> list[dict[str, str]]:
-    """Translate with the exported folder's decoding defaults (its ``generation_config``)."""
-    import torch
-
-    model, tokenizer = model_and_tokenizer
-    if not sentences:
-        return []
-    with torch.no_grad():
-        ids = model.generate(**tokenizer(sentences, return_tensors="pt", padding=True))
-    outputs = tokenizer.batch_decode(ids, skip_special_tokens=True)
-    return [{"source": s, "translation": t} for s, t in zip(sentences, outputs)]
 
 
 def _relative(path: str | os.PathLike) -> str:
@@ -288,9 +264,12 @@ def versions() -> dict[str, str]:
 
 # ------------------------------------------------------------------------------------------------ writing results
 def _main_value(record: dict[str, Any], test: dict[str, Any]) -> tuple[str, float | None]:
-    key, label, scale = MAIN_METRIC.get(record["task"], ("test_loss", "loss", 1.0))
-    value = test["metrics"].get(key)
-    return label, None if value is None else round(value * scale, 2)
+    from hf_seq2seq_vit.export import EXPORTERS, MainMetric
+
+    exporter = EXPORTERS.get(record["task"])
+    metric = exporter.main_metric if exporter else MainMetric("loss", "loss")
+    value = test["metrics"].get(f"test_{metric.name}")
+    return metric.table_label, None if value is None else round(value * metric.table_scale, 2)
 
 
 def _hardware_text(info: dict[str, Any]) -> str:

@@ -9,8 +9,10 @@ a ``model-index`` holding the checkpoint's measured scores. Every number comes f
 
 Example::
 
+    >>> from hf_seq2seq_vit.export import exporter_for
     >>> from hf_seq2seq_vit.model_card import build_model_card
-    >>> card = build_model_card("translation", config, eval_results={"val_bleu": 31.2},   # doctest: +SKIP
+    >>> card = build_model_card(exporter_for("translation").card, config,   # doctest: +SKIP
+    ...                         eval_results={"val_bleu": 31.2},
     ...                         train_info={"dataset": "multi30k", "src_lang": "en", "tgt_lang": "de"})
     >>> card.data.eval_results[0].metric_value   # doctest: +SKIP
     31.2
@@ -23,13 +25,12 @@ import math
 import os
 import re
 from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "model_cards"  # shipped in the wheel; ./model_cards links here
-TEMPLATES = {"translation": "translation.md", "image-classification": "image_classification.md"}
-MAIN_METRIC = {"translation": "bleu", "image-classification": "accuracy"}
 
 # What the card says about the bundled / known training sets (from each folder's PROVENANCE.md). Matched by a
 # substring of `hf_train_info["dataset"]`; an unknown dataset is named as recorded and its license is "not recorded".
@@ -66,7 +67,20 @@ METRIC_NAMES = {"bleu": "BLEU", "sacrebleu": "BLEU", "acc": "Accuracy", "accurac
                 "ppl": "Perplexity", "chrf": "chrF", "top5_acc": "Top-5 accuracy", "acc_top5": "Top-5 accuracy"}
 METRIC_TYPES = {"acc": "accuracy", "sacrebleu": "bleu"}
 
-__all__ = ["DATASET_FACTS", "TEMPLATES_DIR", "build_model_card", "evaluation_rows"]
+__all__ = ["DATASET_FACTS", "TEMPLATES_DIR", "CardSpec", "build_model_card", "evaluation_rows"]
+
+
+@dataclass(frozen=True)
+class CardSpec:
+    """What a task's model card needs: its Hub ``pipeline_tag``, template, headline metric and config keys shown.
+
+    Each task's exporter (``hf_seq2seq_vit.export.exporters``) holds one.
+    """
+
+    task: str  # the Hub pipeline_tag, e.g. "translation"
+    template: str  # a file of model_cards/
+    main_metric: str  # metric suffix of hf_eval_results keys, e.g. "bleu" for "val_bleu"
+    config_keys: tuple[str, ...] = ()  # model config entries listed under "Training procedure"
 
 
 def evaluation_rows(eval_results: dict[str, Any] | None) -> list[dict[str, Any]]:
@@ -99,7 +113,7 @@ def evaluation_rows(eval_results: dict[str, Any] | None) -> list[dict[str, Any]]
 
 
 def build_model_card(
-    task: str,
+    spec: CardSpec,
     config: Any,
     eval_results: dict[str, Any] | None = None,
     train_info: dict[str, Any] | None = None,
@@ -113,7 +127,7 @@ def build_model_card(
     """Fill the task's template from ``model_cards/`` with the checkpoint's metadata and measured numbers.
 
     Args:
-        task: ``"translation"`` or ``"image-classification"``.
+        spec: the task's card description (``exporter_for(task).card``).
         config: the model config (a ``PreTrainedConfig`` or its dict).
         eval_results: ``hf_eval_results`` of the checkpoint, e.g. ``{"val_bleu": 31.2, "test_bleu": 30.1}``.
         train_info: ``hf_train_info``: ``dataset``, ``src_lang``, ``tgt_lang``, ``global_step``, ``train_time_s``,
@@ -123,17 +137,16 @@ def build_model_card(
         num_parameters: parameter count of the model.
         model_name: the repo id or folder name the card describes (used in the usage example).
         license: Hub license id of the weights when ``train_info`` has no ``license``.
-        template_path: another Jinja2 template instead of ``model_cards/<task>.md``.
+        template_path: another Jinja2 template instead of ``model_cards/<spec.template>``.
 
     Example::
 
-        >>> card = build_model_card("image-classification", {"model_type": "conv_vit"},   # doctest: +SKIP
+        >>> card = build_model_card(exporter_for("image-classification").card, {"model_type": "conv_vit"},  # doctest: +SKIP
         ...                         eval_results={}, train_info={"dataset": "cifar10"})
         >>> "No evaluation" in card.text   # doctest: +SKIP
         True
     """
-    if task not in TEMPLATES:
-        raise ValueError(f"build_model_card: task must be one of {sorted(TEMPLATES)}, got {task!r}")
+    task = spec.task
     config = config.to_dict() if hasattr(config, "to_dict") else dict(config or {})
     train_info = dict(train_info or {})
     rows = evaluation_rows(eval_results)
@@ -141,7 +154,7 @@ def build_model_card(
     facts = _dataset_facts(dataset)
     model_name = model_name or "model"
     languages = [lang for lang in (train_info.get("src_lang"), train_info.get("tgt_lang")) if lang]
-    main_metric = MAIN_METRIC[task]
+    main_metric = spec.main_metric
 
     card_data = ModelCardData(
         license=train_info.get("license") or license,
@@ -167,7 +180,7 @@ def build_model_card(
             for row in rows
         ] or None,
     )
-    template = Path(template_path) if template_path else TEMPLATES_DIR / TEMPLATES[task]
+    template = Path(template_path) if template_path else TEMPLATES_DIR / spec.template
     if not template.is_file():
         raise FileNotFoundError(
             f"Model card template {template} is missing; it ships inside the package (hf_seq2seq_vit/model_cards/): "
@@ -178,7 +191,7 @@ def build_model_card(
         template_path=str(template),
         model_name=model_name,
         model_type=config.get("model_type", "unknown"),
-        model_config=_model_summary(task, config),
+        model_config={key: config[key] for key in spec.config_keys if key in config},
         num_parameters=f"{num_parameters:,}" if num_parameters else None,
         src_lang=train_info.get("src_lang"),
         tgt_lang=train_info.get("tgt_lang"),
@@ -202,17 +215,6 @@ def _dataset_facts(dataset: Any) -> dict[str, str] | None:
         if key in str(dataset).lower():
             return facts
     return None
-
-
-def _model_summary(task: str, config: dict[str, Any]) -> dict[str, Any]:
-    if task == "translation":
-        keys = ("vocab_size", "tgt_vocab_size", "d_model", "encoder_layers", "decoder_layers",
-                "encoder_attention_heads", "encoder_ffn_dim", "dropout", "label_smoothing", "normalize_before",
-                "position_embedding_type", "max_position_embeddings")
-    else:
-        keys = ("image_size", "stem_type", "stem_channels", "patch_size", "hidden_size", "num_hidden_layers",
-                "num_attention_heads", "mlp_ratio", "pooling", "drop_path_rate", "num_labels")
-    return {key: config[key] for key in keys if key in config}
 
 
 def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, str]:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from lightning.pytorch.callbacks import EMAWeightAveraging
 from fresh_process import run_fresh_python
 from helpers_checkpoint import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
 from huggingface_hub import ModelCard
@@ -180,6 +181,11 @@ def test_wrong_task_is_refused_with_the_command_line_exit_code(exported, tmp_pat
     assert main([str(exported["root"] / "image.ckpt"), str(tmp_path / "out"), "--task", "translation"]) == 2
     assert "is an 'image-classification' checkpoint but --task translation was asked" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def test_folder_of_the_other_task_is_refused_naming_both(exported):
+    with pytest.raises(ExportError, match="holds an 'image-classification' model but 'translation' was asked"):
+        load_exported(exported["root"] / "classifier", task="translation")
 
 
 def test_checkpoint_without_hf_task_is_refused(exported, tmp_path):
@@ -430,16 +436,16 @@ def test_training_cli_with_the_export_callback_exports_the_ema_image_classifier(
         f'--data.init_args.data_files={{"train": "{tiny}"}}', "--data.init_args.val_size=20",
         "--data.init_args.batch_size=8", "--data.init_args.num_workers=0",
         "--data.init_args.max_test_examples=null", "--data.init_args.max_train_examples=null",
-        # timm's EMA copies the weights at step 1 and averages (decay 0.999, no warm-up) from step 2; no LR warm-up,
-        # so both steps change the weights: after 2 steps the EMA weights differ from the raw ones.
-        "--trainer.fast_dev_run=2", "--model.init_args.warmup_fraction=0", "--model.init_args.ema_warmup=false"],
+        # The config's EMAWeightAveraging copies the weights at step 1 and averages (decay 0.999) from step 2; no LR
+        # warm-up, so both steps change the weights: after 2 steps the EMA weights differ from the raw ones.
+        "--trainer.fast_dev_run=2", "--model.init_args.warmup_steps=0"],
         tmp_path, monkeypatch)
-    assert cli.model.ema is not None
+    ema = next(c for c in cli.trainer.callbacks if isinstance(c, EMAWeightAveraging))
+    assert int(ema._average_model.n_averaged) == 2
     model, processor = load_exported(tmp_path / "model")
     pixels = torch.randn(2, 3, 32, 32, generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         got = model(pixel_values=pixels).logits
-        assert torch.equal(got, cli.model.ema.module.eval()(pixel_values=pixels).logits)  # the EMA weights
-        assert not torch.equal(got, cli.model.model.eval()(pixel_values=pixels).logits)
+        assert torch.equal(got, ema._average_model.module.model.eval()(pixel_values=pixels).logits)  # the EMA weights
     assert processor.to_dict()["image_mean"] == cli.datamodule.image_processor.image_mean
     assert model.config.id2label[0] == "airplane"

@@ -21,7 +21,6 @@ import tempfile
 from pathlib import Path
 
 from lightning.pytorch import Callback, LightningModule, Trainer
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 logger = logging.getLogger(__name__)
 
@@ -64,12 +63,9 @@ class HubExportCallback(Callback):
     @staticmethod
     def checkpoint_to_export(trainer: Trainer) -> str | None:
         """The best checkpoint of the run, else the last one; ``None`` when no checkpoint file was written."""
-        for callback in trainer.checkpoint_callbacks:
-            if isinstance(callback, ModelCheckpoint):
-                for path in (callback.best_model_path, callback.last_model_path):
-                    if path and os.path.isfile(path):
-                        return path
-        return None
+        from hf_seq2seq_vit.export import checkpoint_to_export
+
+        return checkpoint_to_export(trainer)
 
     def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
         if stage == "fit" and trainer.is_global_zero:
