@@ -214,6 +214,7 @@ def test_predict_without_predict_path_uses_the_test_split_with_indices():
     batches = list(dm.predict_dataloader())
     assert sorted(i for b in batches for i in b["index"].tolist()) == list(range(12))
     test_sources = read_lines(BUNDLED / "multi30k" / "test_2016_flickr.en.gz", 12)
+    assert dm.predict_inputs == test_sources
     assert all(test_sources[i] == text for b in batches for i, text in zip(b["index"].tolist(), b["src_text"]))
 
 

@@ -147,7 +147,9 @@ class TranslationDataModule(L.LightningDataModule):
         self.raw: datasets.DatasetDict | None = None
         self.tokenizer: PreTrainedTokenizerFast | None = None
         self.datasets: dict[str, datasets.Dataset] = {}
-        self.predict_inputs: list[str] = []  # the predict file's lines, in order (a prediction writer may want them)
+        # The sentences predicted, in input order (the predict file's lines, or the test split's sources), for a
+        # prediction writer that puts each source beside its translation.
+        self.predict_inputs: list[str] = []
         self.num_filtered = 0
         self._resume: dict[str, int] | None = None
 
@@ -181,6 +183,7 @@ class TranslationDataModule(L.LightningDataModule):
         needed = SPLITS if stage is None else STAGE_SPLITS.get(stage, SPLITS)
         if stage == "predict" and self.predict_path is None:
             needed = ("test",)
+            self.predict_inputs = list(self.raw["test"][self.src_lang]) if "test" in self.raw else []
         for split in needed:
             if split not in self.datasets and split in self.raw:
                 self.datasets[split] = self._tokenize(split)
