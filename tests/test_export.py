@@ -277,6 +277,17 @@ def test_weights_file_missing_a_tensor_or_with_non_finite_values_is_refused(expo
         pipeline("translation", model=str(folder), trust_remote_code=True)
 
 
+@pytest.mark.parametrize("name", ["translation.ckpt", "image.ckpt"])
+def test_checkpoint_with_non_finite_weights_is_refused(exported, tmp_path, name, capsys):
+    checkpoint = torch.load(exported["root"] / name, weights_only=True)
+    key = next(key for key in sorted(checkpoint["state_dict"]) if key.endswith("fc1.weight"))
+    checkpoint["state_dict"][key][0, 0] = float("inf")
+    torch.save(checkpoint, tmp_path / "diverged.ckpt")
+    assert main([str(tmp_path / "diverged.ckpt"), str(tmp_path / "out")]) == 2
+    assert "holds NaN or inf values" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_invalid_tokenizer_json_names_the_file(exported, tmp_path):
     folder = tmp_path / "bad-tokenizer"
     shutil.copytree(exported["root"] / "translator", folder)

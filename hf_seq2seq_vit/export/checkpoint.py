@@ -99,6 +99,12 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> PreTrainedModel:
     config = CONFIG_MAPPING[exporter.model_type].from_dict(dict(contract.model_config))
     model = exporter.auto_model_class.from_config(config)
     weights = _select_weights(model, checkpoint["state_dict"], contract.weights_prefix)
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ExportError(
+                f"The checkpoint's weight {name!r} holds NaN or inf values (training diverged, or the file is "
+                "damaged); export an earlier checkpoint of the run"
+            )
     model.load_state_dict(weights, strict=True)
     return model.eval()
 
