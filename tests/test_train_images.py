@@ -7,6 +7,7 @@ import sys
 import pytest
 import torch
 from lightning.pytorch import Callback, Trainer, seed_everything
+from lightning.pytorch.callbacks import EMAWeightAveraging, ModelCheckpoint
 
 from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification, ConvViTImageProcessor
 from hf_seq2seq_vit.data.images import ImageDataModule
@@ -73,8 +74,8 @@ def test_cifar_subset_beats_chance():
         val_size=500, max_train_examples=2000, max_test_examples=1000, batch_size=64, num_workers=0, pin_memory=False,
         auto_augment=None,
     )
-    module = ImageClassificationModule(model_config=TINY_MODEL, learning_rate=3e-3, label_smoothing=0.0,
-                                       warmup_fraction=0.1)
+    module = ImageClassificationModule(model_config=TINY_MODEL, lr=3e-3, label_smoothing=0.0,
+                                       warmup_steps=0.1)
     run = trainer(max_epochs=5, num_sanity_val_steps=0, check_val_every_n_epoch=5)
     run.fit(module, datamodule=data)
     results = run.test(module, datamodule=data, verbose=False)[0]
@@ -86,7 +87,7 @@ def test_cifar_subset_beats_chance():
 def test_mixup_cutmix_trains_on_soft_targets_and_the_loss_decreases():
     seed_everything(0)
     data = tiny_data(mixup_alpha=0.8, cutmix_alpha=1.0, batch_size=10)
-    module = ImageClassificationModule(model_config=TINY_MODEL, learning_rate=3e-3, label_smoothing=0.1)
+    module = ImageClassificationModule(model_config=TINY_MODEL, lr=3e-3, label_smoothing=0.1)
     record = RecordBatches()
     trainer(max_epochs=40, callbacks=[record], limit_val_batches=0).fit(module, datamodule=data)
 
@@ -101,53 +102,42 @@ def test_mixup_cutmix_trains_on_soft_targets_and_the_loss_decreases():
     assert last < first - 0.1, (first, last)
 
 
-def test_ema_is_evaluated_and_the_checkpoint_follows_the_export_contract(tmp_path):
+def test_ema_callback_is_evaluated_and_the_checkpoint_follows_the_export_contract(tmp_path):
+    # One EMA mechanism for both tasks: Lightning's EMAWeightAveraging, which validates with the averaged weights and
+    # saves them as the checkpoint's state_dict (the raw ones under current_model_state).
     seed_everything(0)
     data = tiny_data()
-    module = ImageClassificationModule(model_config=TINY_MODEL, learning_rate=3e-3, ema_decay=0.9)
-    run = trainer(max_epochs=3, num_sanity_val_steps=0)
+    module = ImageClassificationModule(model_config=TINY_MODEL, lr=3e-3)
+    checkpoints = ModelCheckpoint(dirpath=tmp_path, save_last=True)
+    run = trainer(max_epochs=3, num_sanity_val_steps=0, enable_checkpointing=True,
+                  callbacks=[EMAWeightAveraging(decay=0.9), checkpoints])
     run.fit(module, datamodule=data)
-    validation = run.validate(module, datamodule=data, verbose=False)[0]
     test = run.test(module, datamodule=data, verbose=False)[0]
-    assert validation["val_acc_top5"] >= validation["val_acc"] and test["test_acc_top5"] >= test["test_acc"]
+    assert test["test_acc_top5"] >= test["test_acc"]
 
-    # the EMA moved away from the raw weights, and evaluation uses it: val_acc equals the EMA model's accuracy
-    raw, ema = module.model.state_dict(), module.ema.module.state_dict()
-    assert max((raw[k].float() - ema[k].float()).abs().max() for k in raw) > 1e-3
-    module.eval()
-    batches = list(data.val_dataloader())
-    with torch.no_grad():
-        ema_correct = sum((module.ema.module(b["pixel_values"]).logits.argmax(-1) == b["labels"]).sum()
-                          for b in batches)
-        pixels = batches[0]["pixel_values"]
-        torch.testing.assert_close(module(pixels), module.ema.module(pixels).logits)
-        assert not torch.allclose(module(pixels), module.model(pixels).logits)
-    assert validation["val_acc"] == pytest.approx(float(ema_correct) / 20)
-
-    path = tmp_path / "image.ckpt"
-    run.save_checkpoint(path)
-    checkpoint = torch.load(path, weights_only=True)  # primitive hyperparameters only
-    assert checkpoint["hf_task"] == "image-classification"
-    assert checkpoint["hf_eval_results"]["val_acc"] == pytest.approx(validation["val_acc"])
-    assert checkpoint["hf_eval_results"]["test_acc"] == pytest.approx(test["test_acc"])
+    checkpoint = torch.load(tmp_path / "last.ckpt", weights_only=True)  # plain data only
+    averaged, raw = checkpoint["state_dict"], checkpoint["current_model_state"]
+    assert set(averaged) == set(raw) == {f"model.{k}" for k in module.model.state_dict()}
+    assert max((averaged[k].float() - raw[k].float()).abs().max() for k in raw) > 1e-3  # the EMA lags the weights
+    assert checkpoint["hf_task"] == "image-classification" and checkpoint["hf_weights_prefix"] == "model."
     assert all(isinstance(v, float) for v in checkpoint["hf_eval_results"].values())
     info = checkpoint["hf_train_info"]
     assert info["global_step"] == 18 and info["train_time_s"] > 0 and "cpu" in info["hardware"]
     assert "cifar10_tiny.parquet" in info["dataset"]
-    assert checkpoint["hf_weights_prefix"] == "ema.module."
 
-    # the contract rebuilds the Hugging Face model and processor; the EMA weights reproduce the module's outputs
+    # the contract rebuilds the Hugging Face model and processor; validation measured the averaged weights
     config = ConvViTConfig.from_dict(checkpoint["hf_config"])
     assert config.id2label[3] == "cat" and config.label2id["truck"] == 9
     hf_model = ConvViTForImageClassification(config).eval()
-    prefix = checkpoint["hf_weights_prefix"]
-    hf_model.load_state_dict({k[len(prefix):]: v for k, v in checkpoint["state_dict"].items() if k.startswith(prefix)})
-    assert {k for k in checkpoint["state_dict"] if k.startswith("model.")} == {f"model.{k}" for k in raw}
+    hf_model.load_state_dict({k.removeprefix("model."): v for k, v in averaged.items()})
     processor = ConvViTImageProcessor.from_dict(checkpoint["hf_image_processor"])
-    image = data.splits["validation"].with_format(None)[0]
-    pixels = processor(image["image"], return_tensors="pt")["pixel_values"]
+    validation = data.splits["validation"].with_format(None)
+    pixels = processor([row["image"] for row in validation], return_tensors="pt")["pixel_values"]
     with torch.no_grad():
-        torch.testing.assert_close(hf_model(pixels).logits, module(pixels))
+        predictions = hf_model(pixels).logits.argmax(-1)
+        torch.testing.assert_close(hf_model(pixels).logits, module.eval()(pixels))  # fit ends on the EMA weights
+    accuracy = float((predictions == torch.tensor(validation["label"])).float().mean())
+    assert checkpoint["hf_eval_results"]["val_acc"] == pytest.approx(accuracy)
 
 
 def test_device_augment_matches_the_processor_for_evaluation_and_augments_training_batches():
@@ -187,9 +177,25 @@ def test_starting_from_a_pretrained_folder_loads_its_weights_in_training_mode(tm
     torch.manual_seed(0)
     pretrained = ConvViTForImageClassification(ConvViTConfig(**TINY_MODEL, drop_path_rate=0.1))
     pretrained.save_pretrained(tmp_path)
-    module = ImageClassificationModule(pretrained_model=str(tmp_path))
+    module = ImageClassificationModule(pretrained=str(tmp_path))
     # from_pretrained hands back an eval-mode model and Lightning keeps each module's mode: without the switch,
     # fine-tuning would silently run without dropout and drop-path.
     assert all(sub.training for sub in module.model.modules())
     for name, tensor in pretrained.state_dict().items():
         assert torch.equal(module.model.state_dict()[name], tensor), name
+
+
+def test_predict_step_returns_the_top_k_class_names_and_probabilities_best_first():
+    seed_everything(0)
+    data = tiny_data()
+    module = ImageClassificationModule(model_config=TINY_MODEL, top_k=3)
+    run = trainer(max_epochs=1, limit_train_batches=2, limit_val_batches=0)
+    run.fit(module, datamodule=data)
+    outputs = run.predict(module, datamodule=data)
+    index = [i for out in outputs for i in out["index"]]
+    assert sorted(index) == list(range(len(index))) and len(index) >= 20
+    names = set(data.class_names)
+    for out in outputs:
+        for labels, scores in zip(out["labels"], out["scores"]):
+            assert len(labels) == len(set(labels)) == 3 and set(labels) <= names
+            assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-6

@@ -341,3 +341,21 @@ def test_a_checkpoint_of_the_other_task_stops_with_both_task_names(tmp_path, one
     with pytest.raises(ValueError, match="'image-classification' checkpoint but TranslationModule trains "
                                          "'translation'"):
         trainer.fit(module, dm, ckpt_path=image)
+
+
+def test_predict_step_returns_each_sentences_input_position_and_translation(tmp_path, one_thread):
+    lines = ["A man is riding a bike.", "Two dogs play in the snow.", "A woman reads a book on a bench by the river.",
+             "A child."]
+    (tmp_path / "in.txt").write_text("\n".join(lines) + "\n")
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=100, max_val_examples=4,
+                               tokenizer_vocab_size=200, max_length=32, max_tokens=64,
+                               predict_path=str(tmp_path / "in.txt"))
+    module = TranslationModule(d_model=32, encoder_layers=1, decoder_layers=1, attention_heads=4, ffn_dim=64,
+                               max_position_embeddings=48, num_beams=1, max_generation_length=6, num_samples=0)
+    trainer = L.Trainer(accelerator="cpu", logger=False, enable_progress_bar=False, enable_model_summary=False,
+                        use_distributed_sampler=False)
+    outputs = trainer.predict(module, dm)
+    assert len(outputs) > 1  # several batches (sorted by length), so the positions are what puts them back
+    assert sorted(i for out in outputs for i in out["index"]) == list(range(len(lines)))
+    assert all(len(out["index"]) == len(out["translation"]) for out in outputs)
+    assert all(isinstance(text, str) for out in outputs for text in out["translation"])

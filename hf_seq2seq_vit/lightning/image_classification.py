@@ -1,19 +1,18 @@
 """``ImageClassificationModule``: trains :class:`ConvViTForImageClassification` with Lightning.
 
-It only wires the model, the loss (label smoothing; soft Mixup/CutMix targets), top-1/top-5 accuracy, AdamW with a
-warmup schedule and an optional EMA of the weights. Checkpoints carry what the export needs to write a Hugging Face
-folder (see :meth:`ImageClassificationModule.on_save_checkpoint`).
+The model, optimizer, schedule, fit timer and checkpoint contract come from :class:`TaskModule`; this module writes
+the classification step (label smoothing, soft Mixup/CutMix targets, top-1/top-5 accuracy), the class names taken
+from the data, and the image processor the contract carries. An EMA of the weights is Lightning's
+``EMAWeightAveraging`` callback, configured in the YAML as for translation.
 """
 
 from __future__ import annotations
 
-import platform
-import time
+import json
 from typing import Any
 
 import torch
 import torch.nn.functional as F
-from timm.utils import ModelEmaV3
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
@@ -25,20 +24,18 @@ SPLITS = ("train", "val", "test")
 
 
 class ImageClassificationModule(TaskModule):
-    """A CNN-stem ViT classifier trained with cross-entropy, AdamW, warmup + cosine and (optionally) EMA.
+    """A CNN-stem ViT classifier trained with cross-entropy, AdamW and a warm-up + cosine schedule.
+
+    The training arguments (``pretrained``, ``lr``, ``weight_decay``, ``betas``, ``eps``, ``scheduler``,
+    ``warmup_steps``, ``label_smoothing``, ``compile``) are :class:`TaskModule`'s, with the ViT recipe's defaults here
+    (weight decay 0.05 on matrices and conv kernels, not on position embeddings; 5% warm-up; cosine decay).
 
     Args:
-        model_config: :class:`ConvViTConfig` fields (applied over ``preset`` when given), e.g.
-            ``{"hidden_size": 256, "num_hidden_layers": 6}``. ``num_labels``, ``id2label`` and ``label2id`` are
-            taken from the data module's class names at setup.
+        model_config: :class:`ConvViTConfig` fields (applied over ``preset`` when given, or over the ``pretrained``
+            model's config), e.g. ``{"hidden_size": 256, "num_hidden_layers": 6}``. ``id2label`` and ``label2id``
+            are taken from the data module's class names at setup.
         preset: a ``ConvViTConfig.from_preset`` name (``"cifar10"``, ``"cifar10-patch"``, ``"imagenet"``).
-        pretrained_model: a folder or Hub id to start from (``from_pretrained``); ``model_config`` overrides its
-            config and ``preset`` is ignored.
-        learning_rate, weight_decay, betas: AdamW settings (biases, norms and embeddings get no weight decay).
-        scheduler, warmup_fraction: schedule name for ``build_scheduler`` and the share of all steps spent warming up.
-        label_smoothing: smoothing of the cross-entropy targets, one-hot or Mixup soft targets alike.
-        ema_decay: keep an exponential moving average of the weights (timm ``ModelEmaV3``) with this decay and use
-            it for validation and test; ``None`` turns EMA off. ``ema_warmup`` ramps the decay up early in training.
+        top_k: how many classes ``predict_step`` returns per image, best first.
 
     Example::
 
@@ -49,36 +46,28 @@ class ImageClassificationModule(TaskModule):
     """
 
     task = IMAGE_CLASSIFICATION
+    model_class = ConvViTForImageClassification
+    no_weight_decay = ("position_embeddings",)
 
     def __init__(
         self,
         model_config: dict[str, Any] | None = None,
         preset: str | None = None,
-        pretrained_model: str | None = None,
-        learning_rate: float = 1e-3,
+        pretrained: str | None = None,
+        lr: float = 1e-3,
         weight_decay: float = 0.05,
-        betas: list[float] | None = None,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
         scheduler: str = "cosine",
-        warmup_fraction: float = 0.05,
+        warmup_steps: int | float = 0.05,
         label_smoothing: float = 0.1,
-        ema_decay: float | None = None,
-        ema_warmup: bool = True,
+        top_k: int = 5,
+        compile: bool = False,
     ):
-        super().__init__()
-        self.save_hyperparameters()
-        overrides = dict(model_config or {})
-        if pretrained_model:
-            self.model = ConvViTForImageClassification.from_pretrained(pretrained_model, **overrides)
-            self.model.train()  # from_pretrained returns eval mode and Lightning keeps it: no dropout / drop-path
-        else:
-            config = ConvViTConfig.from_preset(preset, **overrides) if preset else ConvViTConfig(**overrides)
-            self.model = ConvViTForImageClassification(config)
-        self.ema = None
-        if ema_decay:
-            self.ema = ModelEmaV3(self.model, decay=ema_decay, use_warmup=ema_warmup).requires_grad_(False)
-            # ModelEmaV3 puts its copy in eval mode; Lightning switches modes for the whole module itself (eval for
-            # validation/test), so start in train mode like the rest and avoid its "modules in eval mode" warning.
-            self.ema.train()
+        super().__init__(pretrained=pretrained, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps,
+                         scheduler=scheduler, warmup_steps=warmup_steps, label_smoothing=label_smoothing,
+                         compile=compile)
+        self.build_model()  # here, not in configure_model: the metrics need the number of classes
         num_classes = self.model.config.num_labels
         self.metrics = torch.nn.ModuleDict({
             f"{split}_metrics": MetricCollection({
@@ -86,13 +75,21 @@ class ImageClassificationModule(TaskModule):
                 "acc_top5": MulticlassAccuracy(num_classes, top_k=min(5, num_classes), average="micro"),
             }, prefix=f"{split}_") for split in SPLITS
         })
-        self.eval_results: dict[str, float] = {}
-        self.train_seconds, self._fit_started = 0.0, None
+        self._dataset_name: str | None = None
+        self._image_processor = None
+        self._predicted = 0
+
+    def build_config(self) -> ConvViTConfig:
+        overrides = dict(self.hparams.model_config or {})
+        preset = self.hparams.preset
+        return ConvViTConfig.from_preset(preset, **overrides) if preset else ConvViTConfig(**overrides)
+
+    def load_pretrained(self, path: str) -> ConvViTForImageClassification:
+        return self.model_class.from_pretrained(path, **dict(self.hparams.model_config or {}))
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        """Logits ``(B, num_labels)``: from the EMA weights outside training when EMA is on."""
-        model = self.ema.module if self.ema is not None and not self.training else self.model
-        return model(pixel_values).logits
+        """Logits ``(B, num_labels)``."""
+        return self.model(pixel_values).logits
 
     # ---------------------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -109,13 +106,14 @@ class ImageClassificationModule(TaskModule):
                 "model_config.image_size."
             )
         names = datamodule.class_names
-        if len(names) != config.num_labels:
+        if names and len(names) != config.num_labels:
             raise ValueError(f"The dataset has {len(names)} classes but the model has num_labels={config.num_labels};"
                              f" set model_config.num_labels: {len(names)}.")
-        for model in (self.model, self.ema.module if self.ema is not None else None):
-            if model is not None:
-                model.config.id2label = dict(enumerate(names))
-                model.config.label2id = {name: index for index, name in enumerate(names)}
+        if names:
+            config.id2label = dict(enumerate(names))
+            config.label2id = {name: index for index, name in enumerate(names)}
+        self._dataset_name = datamodule.dataset_name
+        self._image_processor = datamodule.image_processor
 
     def shared_step(self, batch: dict[str, torch.Tensor], split: str) -> torch.Tensor:
         """One batch of any split: logits, loss (soft targets from Mixup alike), accuracy metrics, logging."""
@@ -139,67 +137,25 @@ class ImageClassificationModule(TaskModule):
     def test_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> None:
         self.shared_step(batch, "test")
 
-    def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:
-        if self.ema is not None:
-            self.ema.update(self.model, step=self.global_step)
+    def on_predict_epoch_start(self) -> None:
+        self._predicted = 0
 
-    def on_validation_end(self) -> None:
-        self._collect_results()
-
-    def on_test_end(self) -> None:
-        self._collect_results()
-
-    def _collect_results(self) -> None:
-        """Keep the latest epoch-level val/test metrics (the checkpoint callback saves before ``on_validation_end``)."""
-        self.eval_results.update({k: float(v) for k, v in self.trainer.callback_metrics.items()
-                                  if k.startswith(("val_", "test_")) and v.numel() == 1})
-
-    def on_fit_start(self) -> None:
-        self._fit_started = time.perf_counter()
+    def predict_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> dict[str, list]:
+        """``{"index", "labels", "scores"}``: per image its input position and the ``top_k`` classes, best first."""
+        probabilities = self(batch["pixel_values"]).float().softmax(-1)  # (B, num_labels)
+        scores, classes = probabilities.topk(min(self.hparams.top_k, probabilities.shape[-1]), dim=-1)
+        id2label = self.model.config.id2label
+        count = len(classes)
+        index = batch["index"].tolist() if "index" in batch else list(range(self._predicted, self._predicted + count))
+        self._predicted += count
+        return {"index": index, "labels": [[id2label[c] for c in row] for row in classes.tolist()],
+                "scores": scores.tolist()}
 
     # ---------------------------------------------------------------------------------------------------------------
-    def configure_optimizers(self) -> dict[str, Any]:
-        from hf_seq2seq_vit.lightning.schedules import build_scheduler
+    def data_info(self) -> dict[str, Any]:
+        return {"dataset": self._dataset_name} if self._dataset_name else {}
 
-        hp = self.hparams
-        decay, no_decay = [], []
-        for name, parameter in self.model.named_parameters():
-            # weight decay on matrices and conv kernels only, as in timm / the ViT recipe
-            (decay if parameter.ndim > 1 and "position_embeddings" not in name else no_decay).append(parameter)
-        groups = [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-        fused = self.device.type == "cuda"  # the fused kernel is CUDA only
-        optimizer = torch.optim.AdamW(groups, lr=hp.learning_rate, betas=tuple(hp.betas or (0.9, 0.999)),
-                                      fused=fused)
-        total = max(1, int(self.trainer.estimated_stepping_batches))
-        warmup = int(hp.warmup_fraction * total)
-        return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, hp.scheduler, warmup, total)}
-
-    # ---------------------------------------------------------------------------------------------------------------
-    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        """Add the export contract: task, HF config and processor, latest metrics, training facts.
-
-        Weights: ``model.`` + the HF keys are the raw weights; with EMA, ``ema.module.`` + the HF keys hold the EMA
-        weights, which are what validation/test measured; ``hf_weights_prefix`` names the prefix to export.
-        """
-        datamodule = self.trainer.datamodule
-        self._collect_results()
-        if self._fit_started is not None:
-            now = time.perf_counter()
-            self.train_seconds += now - self._fit_started
-            self._fit_started = now
-        if torch.cuda.is_available():
-            hardware = f"{self.trainer.num_devices}x {torch.cuda.get_device_name()}"
-        else:
-            hardware = f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
-        checkpoint["hf_task"] = "image-classification"
-        checkpoint["hf_config"] = self.model.config.to_dict()
-        checkpoint["hf_image_processor"] = datamodule.image_processor.to_dict()
-        checkpoint["hf_eval_results"] = dict(self.eval_results)
-        checkpoint["hf_weights_prefix"] = "ema.module." if self.ema is not None else "model."
-        checkpoint["hf_train_info"] = {"dataset": datamodule.dataset_name, "global_step": int(self.global_step),
-                                       "train_time_s": round(self.train_seconds, 1), "hardware": hardware}
-
-    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        super().on_load_checkpoint(checkpoint)  # refuses the other task's checkpoint
-        self.eval_results = dict(checkpoint.get("hf_eval_results", {}))
-        self.train_seconds = float(checkpoint.get("hf_train_info", {}).get("train_time_s", 0.0))
+    def contract_extras(self) -> dict[str, Any]:
+        processor = self._image_processor
+        # Through JSON: plain numbers and strings (e.g. the resampling enum as its int), so weights_only loads it.
+        return {"image_processor": json.loads(processor.to_json_string()) if processor is not None else None}

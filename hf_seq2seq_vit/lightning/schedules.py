@@ -21,12 +21,13 @@ SCHEDULES = ("inverse_sqrt", "cosine", "linear", "constant")
 __all__ = ["SCHEDULES", "build_scheduler"]
 
 
-def build_scheduler(optimizer: Optimizer, name: str, warmup_steps: int, total_steps: int) -> dict:
+def build_scheduler(optimizer: Optimizer, name: str, warmup_steps: int | float, total_steps: int) -> dict:
     """A Lightning ``lr_scheduler`` dict (stepped every optimizer step) for ``configure_optimizers``.
 
     Args:
         name: ``inverse_sqrt`` (the paper's), ``cosine`` or ``linear`` (to zero at ``total_steps``), ``constant``.
-        warmup_steps: steps of linear warm-up from 0 to the optimizer's ``lr``.
+        warmup_steps: steps of linear warm-up from 0 to the optimizer's ``lr``; a float below 1 is a fraction of
+            ``total_steps`` (``0.05``: the first 5% of the run).
         total_steps: length of the run in optimizer steps (``trainer.estimated_stepping_batches``); used by
             ``cosine`` and ``linear``.
 
@@ -37,11 +38,22 @@ def build_scheduler(optimizer: Optimizer, name: str, warmup_steps: int, total_st
         >>> schedule = build_scheduler(optimizer, "inverse_sqrt", warmup_steps=10, total_steps=100)
         >>> schedule["interval"], round(schedule["scheduler"].lr_lambdas[0](40), 3)
         ('step', 0.5)
+        >>> cosine = build_scheduler(optimizer, "cosine", warmup_steps=0.1, total_steps=100)  # 10 warm-up steps
+        >>> round(cosine["scheduler"].lr_lambdas[0](5), 3)
+        0.5
     """
     if name not in SCHEDULES:
         raise ValueError(f"Unknown schedule {name!r}; choose one of {list(SCHEDULES)}")
     if warmup_steps < 0:
         raise ValueError(f"warmup_steps must be >= 0, got {warmup_steps}")
+    if isinstance(warmup_steps, float) and warmup_steps < 1:
+        if warmup_steps > 0 and total_steps <= 0:
+            raise ValueError(f"warmup_steps={warmup_steps} is a fraction of the run, whose length is unknown; set "
+                             "trainer.max_steps or max_epochs, or give warmup_steps as a number of steps")
+        warmup_steps = int(warmup_steps * total_steps)
+    elif warmup_steps != int(warmup_steps):
+        raise ValueError(f"warmup_steps={warmup_steps}: give a whole number of steps, or a fraction below 1")
+    warmup_steps = int(warmup_steps)
     if name in ("cosine", "linear") and total_steps <= warmup_steps:
         raise ValueError(
             f"The {name} schedule needs total_steps ({total_steps}) > warmup_steps ({warmup_steps}); "

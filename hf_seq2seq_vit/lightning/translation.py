@@ -1,24 +1,25 @@
-"""``TranslationModule``: trains ``Seq2SeqTransformerForConditionalGeneration`` and scores it with sacreBLEU."""
+"""``TranslationModule``: trains ``Seq2SeqTransformerForConditionalGeneration`` and scores it with sacreBLEU.
+
+The model, optimizer, schedule, fit timer and checkpoint contract come from :class:`TaskModule`; this module writes
+the translation step (label-smoothed loss, perplexity, beam-search BLEU) and what the contract needs of a
+translator (its tokenizer and generation settings).
+"""
 
 from __future__ import annotations
 
 import contextlib
-import math
-import platform
-import time
+from typing import Any
 
-import lightning as L
 import torch
 import torch.nn.functional as F
 from tokenizers import Tokenizer
 from torch import nn
 from torchmetrics import MeanMetric
-from transformers import PreTrainedTokenizerFast
+from transformers import GenerationConfig, PreTrainedTokenizerFast
 
 from hf_seq2seq_vit.callbacks import TranslationSamplesLogger
-from hf_seq2seq_vit.export.contract import TRANSLATION
+from hf_seq2seq_vit.export.contract import TRANSLATION, CheckpointContract, TokenizerRecord
 from hf_seq2seq_vit.lightning.base import TaskModule
-from hf_seq2seq_vit.lightning.schedules import build_scheduler
 from hf_seq2seq_vit.metrics import CorpusBLEU
 from hf_seq2seq_vit.models.seq2seq_transformer import (
     Seq2SeqTransformerConfig,
@@ -35,14 +36,15 @@ class TranslationModule(TaskModule):
     The model is built from the sizes below (``vocab_size`` defaults to the data module's tokenizer, filled in
     when the Trainer starts) or loaded with ``from_pretrained(pretrained)``. Every argument is a plain number or
     string, so checkpoints load with ``torch.load(weights_only=True)`` and ``load_from_checkpoint`` rebuilds it.
+    The training arguments (``pretrained``, ``lr``, ``weight_decay``, ``betas``, ``eps``, ``scheduler``,
+    ``warmup_steps``, ``label_smoothing``, ``compile``) are :class:`TaskModule`'s, with the paper's defaults here
+    (AdamW betas 0.9/0.98, eps 1e-9, 4,000 warm-up steps, inverse square root decay).
 
     Args:
         vocab_size: vocabulary size; ``None`` takes ``len(trainer.datamodule.tokenizer)``.
-        pretrained: a folder written by ``save_pretrained`` to start from instead of random weights.
-        lr: peak learning rate (reached after ``warmup_steps``); ``schedule``: see ``build_scheduler``.
         num_beams, max_generation_length: beam search settings of validation/test BLEU (and of the saved
             ``generation_config``).
-        compile: ``torch.compile`` the model (GPU runs).
+        num_samples: validation translations shown after each validation (``TranslationSamplesLogger``).
 
     Example::
 
@@ -53,6 +55,7 @@ class TranslationModule(TaskModule):
     """
 
     task = TRANSLATION
+    model_class = Seq2SeqTransformerForConditionalGeneration
 
     def __init__(
         self,
@@ -70,24 +73,27 @@ class TranslationModule(TaskModule):
         label_smoothing: float = 0.1,
         lr: float = 5e-4,
         weight_decay: float = 0.0,
-        warmup_steps: int = 4000,
-        schedule: str = "inverse_sqrt",
+        betas: tuple[float, float] = (0.9, 0.98),
+        eps: float = 1e-9,
+        warmup_steps: int | float = 4000,
+        scheduler: str = "inverse_sqrt",
         num_beams: int = 4,
         max_generation_length: int = 128,
         num_samples: int = 3,
         compile: bool = False,
     ):
-        super().__init__()
-        self.save_hyperparameters()
-        self.model: Seq2SeqTransformerForConditionalGeneration | None = None
+        super().__init__(pretrained=pretrained, lr=lr, weight_decay=weight_decay, betas=betas, eps=eps,
+                         scheduler=scheduler, warmup_steps=warmup_steps, label_smoothing=label_smoothing,
+                         compile=compile)
         self.tokenizer: PreTrainedTokenizerFast | None = None
         self.bleu = nn.ModuleDict({"val": CorpusBLEU(), "test": CorpusBLEU()})
         self.nll = nn.ModuleDict({"val": MeanMetric(), "test": MeanMetric()})
-        self.data_info: dict = {}
-        self.train_time_s, self._fit_start = 0.0, None
+        self._data_info: dict = {}
+        self._predicted = 0
         if vocab_size is not None or pretrained:
-            self.configure_model()
+            self.build_model()
 
+    # -- the model ---------------------------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
         self._adopt_datamodule_tokenizer()
 
@@ -97,31 +103,24 @@ class TranslationModule(TaskModule):
         datamodule = getattr(self._trainer, "datamodule", None)
         if getattr(datamodule, "tokenizer", None) is not None:
             self.tokenizer = datamodule.tokenizer
-            self.data_info = {"dataset": datamodule.dataset, "src_lang": datamodule.src_lang,
-                              "tgt_lang": datamodule.tgt_lang}
+            self._data_info = {"dataset": datamodule.dataset, "src_lang": datamodule.src_lang,
+                               "tgt_lang": datamodule.tgt_lang}
             if self.hparams.vocab_size is None and not self.hparams.pretrained:
                 self.hparams.vocab_size = len(self.tokenizer)  # saved with the other hyper-parameters
 
     def configure_model(self) -> None:
         if self.model is None:
             self._adopt_datamodule_tokenizer()
-            if self.hparams.pretrained:
-                self.model = Seq2SeqTransformerForConditionalGeneration.from_pretrained(self.hparams.pretrained)
-                self.model.train()  # from_pretrained returns eval mode, and Lightning keeps modules' modes: dropout on
-                self.model.config.label_smoothing = self.hparams.label_smoothing
-            else:
-                if self.hparams.vocab_size is None:
-                    raise ValueError("TranslationModule needs vocab_size, a pretrained folder or a data module "
-                                     "with a tokenizer (train with the Trainer and a TranslationDataModule)")
-                self.model = Seq2SeqTransformerForConditionalGeneration(self._config())
-            if self.hparams.compile:
-                self.model.compile()  # compiles in place: state-dict keys stay `model.` + the HF keys
+            self.build_model()
         if self.tokenizer is not None and len(self.tokenizer) > self.model.config.vocab_size:
             raise ValueError(f"The tokenizer has {len(self.tokenizer)} tokens but the model only "
                              f"{self.model.config.vocab_size}; use the tokenizer the model was trained with")
 
-    def _config(self) -> Seq2SeqTransformerConfig:
+    def build_config(self) -> Seq2SeqTransformerConfig:
         h = self.hparams
+        if h.vocab_size is None:
+            raise ValueError("TranslationModule needs vocab_size, a pretrained folder or a data module "
+                             "with a tokenizer (train with the Trainer and a TranslationDataModule)")
         return Seq2SeqTransformerConfig(
             vocab_size=h.vocab_size, d_model=h.d_model, encoder_layers=h.encoder_layers,
             decoder_layers=h.decoder_layers, encoder_attention_heads=h.attention_heads,
@@ -130,9 +129,15 @@ class TranslationModule(TaskModule):
             max_position_embeddings=h.max_position_embeddings, label_smoothing=h.label_smoothing,
         )
 
+    def load_pretrained(self, path: str) -> Seq2SeqTransformerForConditionalGeneration:
+        model = super().load_pretrained(path)
+        model.config.label_smoothing = self.hparams.label_smoothing
+        return model
+
     def configure_callbacks(self):
         return [TranslationSamplesLogger(self.hparams.num_samples)] if self.hparams.num_samples else []
 
+    # -- steps -------------------------------------------------------------------------------------------------------
     def _shared_step(self, batch: dict, split: str):
         """Loss for every split; validation/test add perplexity and beam-search BLEU."""
         out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], labels=batch["labels"])
@@ -176,8 +181,18 @@ class TranslationModule(TaskModule):
     def test_step(self, batch, batch_idx):
         return self._shared_step(batch, "test")
 
-    def predict_step(self, batch, batch_idx):
-        return self.translate(batch)
+    def on_predict_epoch_start(self) -> None:
+        self._predicted = 0
+
+    def predict_step(self, batch, batch_idx) -> dict[str, list]:
+        """``{"index": [...], "translation": [...]}``: ``index`` is each sentence's position in the input."""
+        translations = self.translate(batch)
+        if "index" in batch:
+            index = batch["index"].tolist()
+        else:  # a loader without positions (e.g. the test split): number the sentences in the order they come
+            index = list(range(self._predicted, self._predicted + len(translations)))
+        self._predicted += len(translations)
+        return {"index": index, "translation": translations}
 
     def _log_perplexity(self, split: str) -> None:
         self.log(f"{split}_ppl", torch.exp(self.nll[split].compute()))
@@ -189,48 +204,24 @@ class TranslationModule(TaskModule):
     def on_test_epoch_end(self):
         self._log_perplexity("test")
 
-    def configure_optimizers(self):
-        h = self.hparams
-        # No weight decay on biases and LayerNorm gains (1-D); matrices and embeddings are decayed.
-        params = [p for p in self.parameters() if p.requires_grad]
-        groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": h.weight_decay},
-                  {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
-        optimizer = torch.optim.AdamW(groups, lr=h.lr, betas=(0.9, 0.98), eps=1e-9, fused=self.device.type == "cuda")
-        total = self.trainer.estimated_stepping_batches
-        total = int(total) if math.isfinite(total) else 0
-        return {"optimizer": optimizer, "lr_scheduler": build_scheduler(optimizer, h.schedule, h.warmup_steps, total)}
+    # -- the checkpoint contract -------------------------------------------------------------------------------------
+    def data_info(self) -> dict[str, Any]:
+        return dict(self._data_info)
 
-    def on_fit_start(self):
-        self._fit_start = time.monotonic()
-
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        """Store what ``save_pretrained`` needs, so a checkpoint exports to a Hugging Face folder on its own."""
-        generation = self.model.generation_config
+    def contract_extras(self) -> dict[str, Any]:
+        generation = GenerationConfig.from_dict(self.model.generation_config.to_dict())
         generation.num_beams, generation.max_length = self.hparams.num_beams, self.hparams.max_generation_length
-        checkpoint["hf_task"] = "translation"
-        checkpoint["hf_config"] = self.model.config.to_dict()
-        checkpoint["hf_generation_config"] = generation.to_dict()
+        tokenizer = None
         if self.tokenizer is not None:
-            checkpoint["hf_tokenizer"] = {"tokenizer_json": self.tokenizer.backend_tokenizer.to_str(),
-                                          "model_max_length": int(self.tokenizer.model_max_length)}
-        trainer = self.trainer
-        checkpoint["hf_eval_results"] = {
-            key: float(value) for key, value in trainer.callback_metrics.items() if key.startswith(("val_", "test_"))
-        }
-        elapsed = time.monotonic() - self._fit_start if self._fit_start is not None else 0.0
-        device = torch.cuda.get_device_name() if self.device.type == "cuda" else (platform.processor() or "cpu")
-        checkpoint["hf_train_info"] = {
-            **self.data_info, "global_step": int(trainer.global_step), "train_time_s": self.train_time_s + elapsed,
-            "hardware": f"{trainer.num_nodes} node(s) x {trainer.num_devices} {self.device.type} ({device})",
-        }
+            tokenizer = TokenizerRecord(self.tokenizer.backend_tokenizer.to_str(),
+                                        int(self.tokenizer.model_max_length))
+        return {"generation_config": generation.to_dict(), "tokenizer": tokenizer}
 
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        super().on_load_checkpoint(checkpoint)  # refuses the other task's checkpoint
-        self.train_time_s = float(checkpoint.get("hf_train_info", {}).get("train_time_s", 0.0))
-        if self.tokenizer is None and "hf_tokenizer" in checkpoint:
-            saved = checkpoint["hf_tokenizer"]
+    def restore_contract(self, contract: CheckpointContract) -> None:
+        if self.tokenizer is None and contract.tokenizer is not None:
             self.tokenizer = PreTrainedTokenizerFast(
-                tokenizer_object=Tokenizer.from_str(saved["tokenizer_json"]), model_max_length=saved["model_max_length"],
+                tokenizer_object=Tokenizer.from_str(contract.tokenizer.tokenizer_json),
+                model_max_length=contract.tokenizer.model_max_length,
                 pad_token=PAD_TOKEN, bos_token=BOS_TOKEN, eos_token=EOS_TOKEN, unk_token=UNK_TOKEN,
                 clean_up_tokenization_spaces=False,
             )
