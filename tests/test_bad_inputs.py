@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import gzip
 import logging
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +17,8 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from safetensors.torch import load_file, save_file
+from transformers import pipeline
 
 from hf_seq2seq_vit import (
     ConvViTConfig,
@@ -27,6 +30,9 @@ from hf_seq2seq_vit import (
 from hf_seq2seq_vit.data import TranslationDataModule, load_parallel_text
 from hf_seq2seq_vit.data.images import ImageDataModule
 from hf_seq2seq_vit.export import ExportError, export_checkpoint, load_exported
+from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
+from hf_seq2seq_vit.lightning.translation import TranslationModule
+from hf_seq2seq_vit.models.conv_vit.pipeline_conv_vit import ConvViTImageClassificationPipeline
 from hf_seq2seq_vit.tokenization import (
     EOS_TOKEN_ID,
     UNK_TOKEN_ID,
@@ -40,8 +46,9 @@ SENTENCES = ["A man rides a bike.", "Ein Mann fährt Fahrrad.", "Two dogs play i
 TRANSLATOR = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4, decoder_attention_heads=4,
                   encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=32)
 VIT = dict(image_size=32, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_labels=3)
-LEGACY_TRANSLATION_CHECKPOINT = Path(__file__).resolve().parent / "data" / "legacy_checkpoints" / \
-    "translation_2026-12-02.ckpt"
+LEGACY = Path(__file__).resolve().parent / "data" / "legacy_checkpoints"
+LEGACY_TRANSLATION_CHECKPOINT = LEGACY / "translation_2026-12-02.ckpt"
+LEGACY_IMAGE_CHECKPOINT = LEGACY / "image_classification_2026-12-02.ckpt"
 
 
 @pytest.fixture(scope="module")
@@ -49,13 +56,19 @@ def ctx(tmp_path_factory):
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     torch.manual_seed(0)
+    tmp = tmp_path_factory.mktemp("bad_inputs")
+    exported = {"translation": export_checkpoint(str(LEGACY_TRANSLATION_CHECKPOINT), str(tmp / "translator")),
+                "image": export_checkpoint(str(LEGACY_IMAGE_CHECKPOINT), str(tmp / "classifier"))}
     tok = train_tokenizer(SENTENCES * 20, vocab_size=100)
     translator = Seq2SeqTransformerForConditionalGeneration(
         Seq2SeqTransformerConfig(vocab_size=len(tok), **TRANSLATOR)).eval()
     yield SimpleNamespace(
         tok=tok, translator=translator, inputs=tok(["A man rides."], return_tensors="pt"),
         classifier=ConvViTForImageClassification(ConvViTConfig(**VIT)).eval(),
-        processor=ConvViTImageProcessor.from_preset("cifar10"), tmp=tmp_path_factory.mktemp("bad_inputs"),
+        processor=ConvViTImageProcessor.from_preset("cifar10"), tmp=tmp, exported=exported,
+        translation_pipeline=pipeline("translation", model=str(exported["translation"]), trust_remote_code=True),
+        image_pipeline=pipeline("image-classification", model=str(exported["image"]),
+                                pipeline_class=ConvViTImageClassificationPipeline),
     )
     torch.set_num_threads(threads)
 
@@ -134,6 +147,23 @@ def export_target_with_a_user_file(ctx):
         export_checkpoint(str(LEGACY_TRANSLATION_CHECKPOINT), str(folder))
     finally:
         assert (folder / "thesis.tex").read_text() == "keep me"  # never deleted
+
+
+def damaged_export(ctx, name: str, damage: str):
+    """A copy of the exported translator whose weights lack one tensor, or hold a NaN / the tokenizer.json is cut."""
+    folder = ctx.tmp / name
+    shutil.copytree(ctx.exported["translation"], folder)
+    if damage == "tokenizer":
+        (folder / "tokenizer.json").write_text('{"version": "1.0", "model": ')
+        return folder
+    tensors = load_file(folder / "model.safetensors")
+    tensor = next(key for key in sorted(tensors) if key.endswith("fc1.weight"))
+    if damage == "missing":
+        del tensors[tensor]
+    else:
+        tensors[tensor][0, 0] = float("nan")
+    save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
+    return folder
 
 
 WHITE = np.full((8, 8, 3), 255, dtype=np.uint8)
@@ -315,6 +345,35 @@ CASES = [
      raises(ExportError, r"'.*my_documents' is not empty and is not an earlier export.*--overwrite")),
     ("load: missing folder", lambda c: load_exported(str(c.tmp / "no_model")),
      raises(ExportError, r"'.*no_model' is not an exported model folder \(no config.json\)")),
+    ("load: weights file missing a tensor", lambda c: load_exported(damaged_export(c, "missing_tensor", "missing")),
+     raises(ExportError, r"model.safetensors has no tensor '.*fc1.weight'")),
+    ("load: NaN in the weights", lambda c: load_exported(damaged_export(c, "nan_weights", "nan")),
+     raises(ExportError, r"Tensor '.*fc1.weight' of the weights file .*model.safetensors holds NaN or inf")),
+    ("load: pipeline on NaN weights",
+     lambda c: pipeline("translation", model=str(damaged_export(c, "nan_pipe", "nan")), trust_remote_code=True),
+     raises(ValueError, r"Tensor '.*fc1.weight' of the weights file .*model.safetensors holds NaN or inf")),
+    ("load: invalid tokenizer.json", lambda c: load_exported(damaged_export(c, "cut_tokenizer", "tokenizer")),
+     raises(ExportError, r"tokenizer.json' is not a valid tokenizer.json")),
+    ("checkpoint: image checkpoint into TranslationModule",
+     lambda c: TranslationModule.load_from_checkpoint(LEGACY_IMAGE_CHECKPOINT),
+     raises(ValueError, r"is a 'image-classification' checkpoint, not a 'translation' one")),
+    ("checkpoint: translation checkpoint into ImageClassificationModule",
+     lambda c: ImageClassificationModule.load_from_checkpoint(LEGACY_TRANSLATION_CHECKPOINT),
+     raises(ValueError, r"is a 'translation' checkpoint, not a 'image-classification' one")),
+    ("checkpoint: https URL", lambda c: TranslationModule.load_from_checkpoint("https://example.com/model.ckpt"),
+     raises(ValueError, r"checkpoint_path='https://example.com/model.ckpt' is a URL.*local path")),
+    # --- pipelines ------------------------------------------------------------------------------------------------
+    ("pipeline: empty list", lambda c: c.translation_pipeline([]),
+     raises(ValueError, r"empty list of sentences; pass at least one string")),
+    ("pipeline: None among the sentences", lambda c: c.translation_pipeline(["A man.", None]),
+     raises(TypeError, r"input 1 is None .*every input must be a string")),
+    ("pipeline: a number", lambda c: c.translation_pipeline(5), raises(TypeError, r"takes a string or a list of strings")),
+    ("pipeline: num_beams 0", lambda c: c.translation_pipeline("A man.", num_beams=0),
+     raises(ValueError, r"num_beams=0 .* must be an integer >= 1")),
+    ("pipeline: empty and blank sentences", lambda c: c.translation_pipeline(["", " \t", "A man."], max_new_tokens=3),
+     gives(lambda out, c: [o["translation_text"] for o in out[:2]] == ["", ""] and len(out) == 3)),
+    ("image pipeline: missing image", lambda c: c.image_pipeline(str(c.tmp / "holiday.jpg")),
+     raises(FileNotFoundError, r"'.*holiday.jpg' does not exist")),
 ]
 
 
