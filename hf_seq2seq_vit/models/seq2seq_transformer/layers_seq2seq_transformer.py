@@ -7,6 +7,9 @@ length, D d_model, H heads, Dh = D / H head size, V vocabulary.
 
 This file travels to the Hugging Face Hub as remote code with the modeling file: it imports only torch,
 transformers and its own configuration (flat relative import).
+
+Docstrings follow one style in this folder: a sentence on what the object is for, then `Args:` / `Returns:` where
+the signature does not say it, then an `Example:` that runs as a doctest (tests/test_seq2seq_docs.py).
 """
 
 import math
@@ -25,7 +28,16 @@ from .configuration_seq2seq_transformer import Seq2SeqTransformerConfig
 # §3.5 Positional encoding
 # --------------------------------------------------------------------------------------------------------------
 def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
-    """PE(pos, 2i) = sin(pos / 10000^(2i/D)), PE(pos, 2i+1) = cos(pos / 10000^(2i/D)), shape (num_positions, dim)."""
+    """The paper's position table: PE(pos, 2i) = sin(pos / 10000^(2i/D)), PE(pos, 2i+1) = cos(pos / 10000^(2i/D)).
+
+    Returns:
+        A float tensor of shape (num_positions, dim).
+
+    Example:
+        >>> table = sinusoidal_table(50, 16)
+        >>> tuple(table.shape), float(table[0, 0]), float(table[0, 1])
+        ((50, 16), 0.0, 1.0)
+    """
     position = torch.arange(num_positions, dtype=torch.float32).unsqueeze(1)  # (N, 1)
     inv_freq = torch.exp(torch.arange(0, dim, 2, dtype=torch.float32) * (-math.log(10000.0) / dim))  # (ceil(D/2),)
     table = torch.zeros(num_positions, dim)
@@ -35,7 +47,13 @@ def sinusoidal_table(num_positions: int, dim: int) -> torch.Tensor:
 
 
 class SinusoidalPositionalEmbedding(nn.Module):
-    """Fixed sinusoidal position encodings, kept as a non-persistent buffer (recomputed, never saved)."""
+    """Fixed sinusoidal position encodings, kept as a non-persistent buffer (recomputed, never saved).
+
+    Example:
+        >>> import torch
+        >>> SinusoidalPositionalEmbedding(64, 8)(torch.arange(3)).shape
+        torch.Size([3, 8])
+    """
 
     def __init__(self, num_positions: int, dim: int):
         super().__init__()
@@ -47,13 +65,26 @@ class SinusoidalPositionalEmbedding(nn.Module):
 
 
 class LearnedPositionalEmbedding(nn.Embedding):
-    """Trained position embeddings (the paper found them on par with sinusoids)."""
+    """Trained position embeddings (the paper found them on par with sinusoids).
+
+    Example:
+        >>> import torch
+        >>> LearnedPositionalEmbedding(64, 8)(torch.arange(3)).shape
+        torch.Size([3, 8])
+    """
 
     def forward(self, position_ids: torch.LongTensor) -> torch.Tensor:
         return super().forward(position_ids)
 
 
 def make_position_embedding(config: Seq2SeqTransformerConfig) -> nn.Module:
+    """The position embedding that `config.position_embedding_type` names (`sinusoidal` or `learned`).
+
+    Example:
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> type(make_position_embedding(Seq2SeqTransformerConfig(position_embedding_type="learned"))).__name__
+        'LearnedPositionalEmbedding'
+    """
     if config.position_embedding_type == "learned":
         return LearnedPositionalEmbedding(config.max_position_embeddings, config.d_model)
     return SinusoidalPositionalEmbedding(config.max_position_embeddings, config.d_model)
@@ -62,6 +93,10 @@ def make_position_embedding(config: Seq2SeqTransformerConfig) -> nn.Module:
 # --------------------------------------------------------------------------------------------------------------
 # §3.2 Attention
 # --------------------------------------------------------------------------------------------------------------
+# Adapted from transformers.models.bert.modeling_bert.eager_attention_forward: also takes boolean masks and keeps
+# the sdpa kernels' `is_causal` contract (no mask passed for a causal module). A model folder that needs the same
+# kernel keeps a copy marked "# Copied from <this module>.eager_attention_forward" (remote code cannot import
+# across model folders).
 def eager_attention_forward(
     module: nn.Module,
     query: torch.Tensor,  # (B, H, T, Dh)
@@ -72,7 +107,20 @@ def eager_attention_forward(
     dropout: float = 0.0,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(Q Kᵀ / sqrt(Dh)) V, written out so that the attention probabilities can be returned."""
+    """softmax(Q Kᵀ / sqrt(Dh)) V, written out so that the attention probabilities can be returned.
+
+    Same signature as transformers' attention kernels (`ALL_ATTENTION_FUNCTIONS`).
+
+    Returns:
+        The output (B, T, H, Dh) and the attention probabilities (B, H, T, P), after dropout as in transformers.
+
+    Example:
+        >>> import torch
+        >>> q = k = v = torch.randn(1, 2, 3, 4)
+        >>> output, probs = eager_attention_forward(torch.nn.Identity(), q, k, v, None, scaling=0.5)
+        >>> tuple(output.shape), bool(torch.allclose(probs.sum(-1), torch.ones(1, 2, 3)))
+        ((1, 3, 2, 4), True)
+    """
     scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, T, P)
     if attention_mask is None and getattr(module, "is_causal", False) and query.shape[2] > 1:
         # transformers drops an all-ones causal mask when the configured kernel is sdpa (it passes is_causal
@@ -96,7 +144,20 @@ class Seq2SeqTransformerAttention(nn.Module):
     Used three ways: encoder self-attention, causal decoder self-attention (with a growing KV cache during
     generation) and decoder→encoder cross-attention (whose keys and values are computed once and cached).
     The kernel comes from transformers' attention interface (`config._attn_implementation`: eager, sdpa,
-    flash_attention_2, flex_attention).
+    flash_attention_2, flex_attention). A call that records attentions (`output_attentions`) runs in eager, the only
+    kernel that materialises the probabilities.
+
+    Returns:
+        The output (B, T, D) and the attention probabilities (B, H, T, P), or None from the fused kernels.
+
+    Example:
+        >>> import torch
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> config = Seq2SeqTransformerConfig(d_model=8, encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> attention = Seq2SeqTransformerAttention(config, num_heads=2, is_causal=False, layer_idx=0)
+        >>> output, probs = attention(torch.randn(1, 3, 8), output_attentions=True)
+        >>> tuple(output.shape), tuple(probs.shape)
+        ((1, 3, 8), (1, 2, 3, 3))
     """
 
     def __init__(self, config: Seq2SeqTransformerConfig, num_heads: int, is_causal: bool, layer_idx: int | None):
@@ -164,7 +225,15 @@ class Seq2SeqTransformerAttention(nn.Module):
 # §3.3 Position-wise feed-forward network
 # --------------------------------------------------------------------------------------------------------------
 class Seq2SeqTransformerFeedForward(nn.Module):
-    """FFN(x) = max(0, x W1 + b1) W2 + b2, applied to every position separately."""
+    """FFN(x) = max(0, x W1 + b1) W2 + b2, applied to every position separately (ReLU or another activation).
+
+    Example:
+        >>> import torch
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> config = Seq2SeqTransformerConfig(d_model=8, encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> Seq2SeqTransformerFeedForward(config, ffn_dim=32)(torch.randn(1, 3, 8)).shape
+        torch.Size([1, 3, 8])
+    """
 
     def __init__(self, config: Seq2SeqTransformerConfig, ffn_dim: int):
         super().__init__()
@@ -216,6 +285,13 @@ class Seq2SeqTransformerEncoderLayer(nn.Module):
 
     Returns the new hidden states (B, S, D); the attention probabilities are recorded by the encoder's
     `_can_record_outputs` hooks when asked for.
+
+    Example:
+        >>> import torch
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> config = Seq2SeqTransformerConfig(d_model=8, encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> Seq2SeqTransformerEncoderLayer(config, layer_idx=0)(torch.randn(1, 3, 8), None).shape
+        torch.Size([1, 3, 8])
     """
 
     def __init__(self, config: Seq2SeqTransformerConfig, layer_idx: int):
@@ -237,6 +313,15 @@ class Seq2SeqTransformerDecoderLayer(nn.Module):
 
     Returns the new hidden states (B, T, D); self- and cross-attention probabilities are recorded by the decoder's
     `_can_record_outputs` hooks when asked for.
+
+    Example:
+        >>> import torch
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig
+        >>> config = Seq2SeqTransformerConfig(d_model=8, encoder_attention_heads=2, decoder_attention_heads=2)
+        >>> config._attn_implementation = "eager"
+        >>> layer = Seq2SeqTransformerDecoderLayer(config, layer_idx=0)
+        >>> layer(torch.randn(1, 2, 8), None, torch.randn(1, 5, 8), None).shape
+        torch.Size([1, 2, 8])
     """
 
     def __init__(self, config: Seq2SeqTransformerConfig, layer_idx: int):

@@ -49,7 +49,17 @@ _CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "
 # Base class: weight initialisation and the transformers plumbing
 # --------------------------------------------------------------------------------------------------------------
 class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
-    """Initialises weights and declares the attention kernels and caches the model supports."""
+    """Initialises weights and declares the attention kernels and caches the model supports.
+
+    Example:
+        >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig, Seq2SeqTransformerModel
+        >>> config = Seq2SeqTransformerConfig(vocab_size=100, d_model=32, encoder_layers=1, decoder_layers=1,
+        ...     encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64)
+        >>> model = Seq2SeqTransformerModel(config)  # weights drawn by _init_weights (std config.init_std)
+        >>> bias = model.encoder.layers[0].ffn.fc1.bias
+        >>> isinstance(model, Seq2SeqTransformerPreTrainedModel), float(bias.detach().abs().sum())
+        (True, 0.0)
+    """
 
     config_class = Seq2SeqTransformerConfig
     config: Seq2SeqTransformerConfig
@@ -82,7 +92,15 @@ class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
 
 
 def check_input_ids(input_ids: torch.LongTensor, vocab_size: int, max_positions: int, name: str) -> None:
-    """Fail early with a readable message instead of an index error deep inside an embedding lookup."""
+    """Fail early with a readable ValueError instead of an index error deep inside an embedding lookup.
+
+    Example:
+        >>> import torch
+        >>> check_input_ids(torch.tensor([[5, 6, 2]]), vocab_size=100, max_positions=64, name="input_ids")
+        >>> check_input_ids(torch.tensor([[5.0]]), vocab_size=100, max_positions=64, name="input_ids")
+        Traceback (most recent call last):
+        ValueError: input_ids must hold integer token ids (torch.long), got dtype torch.float32; ...
+    """
     if input_ids.is_floating_point() or input_ids.is_complex() or input_ids.dtype == torch.bool:
         raise ValueError(
             f"{name} must hold integer token ids (torch.long), got dtype {input_ids.dtype}; encode text with the "
@@ -249,7 +267,8 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
         past_length = cache.get_seq_length() if cache is not None else 0
         if position_ids is None:
             position_ids = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device) + past_length
-        if not torch.compiler.is_compiling() and past_length + inputs_embeds.shape[1] > self.config.max_position_embeddings:
+        target_length = past_length + inputs_embeds.shape[1]
+        if not torch.compiler.is_compiling() and target_length > self.config.max_position_embeddings:
             raise ValueError(
                 f"The target would grow past max_position_embeddings={self.config.max_position_embeddings}; "
                 "lower max_length / max_new_tokens."
@@ -278,7 +297,14 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
 # The model and its generation head
 # --------------------------------------------------------------------------------------------------------------
 def check_generation_config(generation_config, where: str) -> None:
-    """Reject search settings that cannot work (transformers' own validation lets them through to a crash)."""
+    """Reject search settings that cannot work (transformers' own validation lets them through to a crash).
+
+    Example:
+        >>> from transformers import GenerationConfig
+        >>> check_generation_config(GenerationConfig(num_beams=0), "passed to generate()")
+        Traceback (most recent call last):
+        ValueError: num_beams=0 passed to generate() is invalid: it must be an integer >= 1 ...
+    """
     for name in ("num_beams", "num_return_sequences"):
         value = getattr(generation_config, name, None)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
@@ -288,7 +314,13 @@ def check_generation_config(generation_config, where: str) -> None:
 
 
 def shift_tokens_right(labels: torch.Tensor, pad_token_id: int, decoder_start_token_id: int) -> torch.Tensor:
-    """Teacher forcing: the decoder reads `<s> y1 … y(n-1)` to predict `y1 … yn` (-100 ignore labels become pad)."""
+    """Teacher forcing: the decoder reads `<s> y1 … y(n-1)` to predict `y1 … yn` (-100 ignore labels become pad).
+
+    Example:
+        >>> import torch
+        >>> shift_tokens_right(torch.tensor([[7, 8, 2, -100]]), pad_token_id=0, decoder_start_token_id=1).tolist()
+        [[1, 7, 8, 2]]
+    """
     shifted = labels.new_full(labels.shape, pad_token_id)
     shifted[:, 1:] = labels[:, :-1]
     shifted[:, 0] = decoder_start_token_id
@@ -402,7 +434,8 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
         super().__init__(config)
         self.model = Seq2SeqTransformerModel(config)
         self.lm_head = nn.Linear(config.d_model, config.target_vocab_size, bias=False)
-        source = "model.shared.weight" if config.share_encoder_decoder_embeddings else "model.decoder.embed_tokens.weight"
+        shared = config.share_encoder_decoder_embeddings
+        source = "model.shared.weight" if shared else "model.decoder.embed_tokens.weight"
         tied = {"lm_head.weight": source} if config.tie_word_embeddings else {}
         if config.share_encoder_decoder_embeddings:
             tied.update({"model.encoder.embed_tokens.weight": source, "model.decoder.embed_tokens.weight": source})
