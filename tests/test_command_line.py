@@ -60,8 +60,8 @@ def one_at_a_time(model, tokenizer, lines, **generate_kwargs) -> list[str]:
     return results
 
 
-def run_module(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "ascii"}
+def run_module(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONIOENCODING": "ascii", **(env or {})}
     return subprocess.run([sys.executable, "-m", "hf_seq2seq_vit", *args], input=stdin, capture_output=True,
                           text=True, encoding="utf-8", env=env, cwd=REPO, timeout=600)
 
@@ -143,6 +143,25 @@ def test_translate_errors_are_one_line(translator_folder, classifier_folder, tmp
                           "image-classification", "classify")
     assert_one_line_error(capsys, main(["translate", str(translator_folder), "-i", str(source),
                                         "-o", str(tmp_path / "no-dir" / "out.txt")]), "no-dir", "does not exist")
+
+
+def test_translate_with_a_model_pulled_from_the_hub(translator_folder, translator, tmp_path):
+    from hub_server import HubServer
+
+    model, tokenizer = translator
+    with HubServer() as hub:
+        env = {"HF_ENDPOINT": hub.url, "HF_HUB_DISABLE_XET": "1", "HF_TOKEN": "hf_fake_token_for_tests",
+               "HF_HUB_OFFLINE": "0", "HF_HOME": str(tmp_path / "hf_home"), "NO_PROXY": "127.0.0.1",
+               "no_proxy": "127.0.0.1"}
+        push = subprocess.run([sys.executable, "-c", "import sys; from hf_seq2seq_vit.export import push_exported; "
+                               "push_exported(sys.argv[1], 'user/tiny-translator')", str(translator_folder)],
+                              env={**os.environ, **env}, capture_output=True, text=True, timeout=600)
+        assert push.returncode == 0, push.stderr[-3000:]
+        result = run_module("translate", "user/tiny-translator", "--num-beams", "1", "--max-new-tokens", "8",
+                            stdin="\n".join(LINES[:4]) + "\n", env=env)
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert any(call.startswith("GET /user/tiny-translator/resolve/") for call in hub.calls)
+    assert result.stdout.split("\n")[:-1] == one_at_a_time(model, tokenizer, LINES[:4], **DECODING)
 
 
 def test_unknown_hub_id_is_a_one_line_error():
