@@ -194,6 +194,10 @@ CASES = [
     ("vit config: heads do not divide hidden_size",
      lambda c: ConvViTForImageClassification(ConvViTConfig(**{**VIT, "num_attention_heads": 5})),
      raises(ValueError, r"num_attention_heads=5 is invalid: expected a divisor of hidden_size=32")),
+    ("vit config: unknown pooling", lambda c: ConvViTForImageClassification(ConvViTConfig(**{**VIT, "pooling": "max"})),
+     raises(ValueError, r"pooling='max' is invalid: expected one of \['cls', 'mean'\]")),
+    ("vit config: unknown stem", lambda c: ConvViTForImageClassification(ConvViTConfig(**{**VIT, "stem_type": "big"})),
+     raises(ValueError, r"stem_type='big' is invalid: expected one of")),
     ("vit config: unknown activation", lambda c: ConvViTForImageClassification(ConvViTConfig(**{**VIT, "hidden_act": "nope"})),
      raises(ValueError, r"hidden_act='nope' is invalid")),
     # --- model inputs ---------------------------------------------------------------------------------------------

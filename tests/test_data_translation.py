@@ -171,6 +171,12 @@ def test_missing_files_and_unknown_languages_fail_with_a_clear_message(tmp_path)
         load_parallel_text("bundled:wmt", "en", "de")
     with pytest.raises(ValueError, match="src_lang and tgt_lang are both 'en'"):
         TranslationDataModule("bundled:multi30k", "en", "en")
+    # A mistyped folder under an existing one is a path, not a Hub dataset name (which would fail only in setup).
+    (tmp_path / "data").mkdir()
+    with pytest.raises(FileNotFoundError, match="No data file or folder at 'data/corpus'"):
+        with pytest.MonkeyPatch.context() as patch:
+            patch.chdir(tmp_path)
+            TranslationDataModule("data/corpus", "en", "de")
 
 
 # ---------------------------------------------------------------------------------------------------------------------

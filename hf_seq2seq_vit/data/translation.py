@@ -356,8 +356,15 @@ def check_parallel_source(
         _line_parallel_files(Path(dataset), langs)
     elif os.path.isfile(dataset):
         _check_table_files({"train": dataset}, columns, langs)
-    elif dataset.startswith((".", "/", "~")) or set(Path(dataset).suffixes) & (set(TABLE_BUILDERS) | {".gz"}):
+    elif _looks_like_a_path(dataset):
         raise FileNotFoundError(f"No data file or folder at {dataset!r}; check the path (relative to {os.getcwd()})")
+
+
+def _looks_like_a_path(dataset: str) -> bool:
+    # "data/corpus" where ./data exists is a mistyped local path, not the Hub dataset "corpus" of a user "data".
+    first = dataset.split("/", 1)[0]
+    return (dataset.startswith((".", "/", "~")) or bool(set(Path(dataset).suffixes) & (set(TABLE_BUILDERS) | {".gz"}))
+            or ("/" in dataset and os.path.isdir(first)))
 
 
 def load_parallel_text(
