@@ -1,10 +1,12 @@
 """Write the legacy checkpoints kept here: two steps of real training with the LightningModules of 2026-12-02.
 
 They pin the checkpoint format as TranslationModule / ImageClassificationModule wrote it before the export package
-and the checkpoint contract existed, so a test can prove such checkpoints still export and load. Not run by the tests;
-rerunning it overwrites the files (only do that to record a *new* format next to these, under another name).
+and the checkpoint contract existed (contract version 0: no hf_contract_version, no hf_weights_prefix for
+translation, timm's EMA under ``ema.module.`` for images), so tests/test_export_contract.py can prove such
+checkpoints still export and load. Not run by the tests. The argument names below are the ones of that code (commit
+1a7cd2e); they have since changed, so this script runs only in a checkout of that commit:
 
-    python tests/data/legacy_checkpoints/make_legacy_checkpoints.py
+    git worktree add /tmp/legacy 1a7cd2e && cd /tmp/legacy && python tests/data/legacy_checkpoints/make_legacy_checkpoints.py
 """
 
 from pathlib import Path
