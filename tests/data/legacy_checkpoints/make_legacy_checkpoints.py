@@ -4,9 +4,11 @@ They pin the checkpoint format as TranslationModule / ImageClassificationModule 
 and the checkpoint contract existed (contract version 0: no hf_contract_version, no hf_weights_prefix for
 translation, timm's EMA under ``ema.module.`` for images), so tests/test_export_contract.py can prove such
 checkpoints still export and load. Not run by the tests. The argument names below are the ones of that code (commit
-1a7cd2e); they have since changed, so this script runs only in a checkout of that commit:
+1a7cd2e); they have since changed, so this script runs only with that code (it writes beside itself):
 
-    git worktree add /tmp/legacy 1a7cd2e && cd /tmp/legacy && python tests/data/legacy_checkpoints/make_legacy_checkpoints.py
+    git worktree add /tmp/legacy 1a7cd2e && mkdir -p /tmp/legacy/tests/data/legacy_checkpoints
+    cp tests/data/legacy_checkpoints/make_legacy_checkpoints.py /tmp/legacy/tests/data/legacy_checkpoints/
+    cd /tmp/legacy && python tests/data/legacy_checkpoints/make_legacy_checkpoints.py
 """
 
 from pathlib import Path
