@@ -147,6 +147,12 @@ def test_image_explanation_and_rollout_overlay(tmp_path):
     restored = (pixel_values[0] * 0.25 + 0.5).clamp(0, 1).permute(1, 2, 0).reshape(-1, 3) * 255
     assert (small - restored).abs().max() <= 1.0
     assert_png(save_rollout_overlay(explanation, tmp_path / "rollout.png"))
+    from hf_seq2seq_vit.visualize.explain import stretch
+
+    shown = stretch(explanation.heatmap)  # what the overlays draw: the map's own range spread over the colours
+    assert float(shown.amin()) == 0.0 and float(shown.amax()) == 1.0
+    assert torch.equal(shown.flatten().argsort(stable=True), explanation.heatmap.flatten().argsort(stable=True))
+    assert torch.equal(stretch(torch.full((2, 2), 0.7)), torch.zeros(2, 2))
 
 
 def test_training_curves_from_a_csv_logger(tmp_path):

@@ -100,14 +100,14 @@ class AttentionImages(L.Callback):
         import numpy as np
 
         from ..attention_rollout import attention_rollout_heatmap, overlay_heatmap
-        from ..visualize.explain import pixels_to_image
+        from ..visualize.explain import pixels_to_image, stretch
 
         ema = getattr(pl_module, "ema", None)
         model = ema.module if ema is not None else pl_module.model  # the weights validation scores
         processor = getattr(getattr(trainer, "datamodule", None), "image_processor", None)
         pixel_values = examples["pixel_values"].to(pl_module.device)
         heatmaps = attention_rollout_heatmap(model, pixel_values).cpu()  # (B, h, w)
-        return [np.asarray(overlay_heatmap(pixels_to_image(pixels, processor), heatmap))
+        return [np.asarray(overlay_heatmap(pixels_to_image(pixels, processor), stretch(heatmap)))
                 for pixels, heatmap in zip(examples["pixel_values"], heatmaps)]
 
 

@@ -215,10 +215,17 @@ class ImageExplanation:
     image: Any  # PIL image of the processed pixels (resized / cropped as the model saw them)
 
     def overlay(self, alpha: float = 0.5):
-        """The heatmap blended over the image (PIL)."""
+        """The heatmap (stretched to its own min..max) blended over the image, as a PIL image."""
         from ..attention_rollout import overlay_heatmap
 
-        return overlay_heatmap(self.image, self.heatmap, alpha=alpha)
+        return overlay_heatmap(self.image, stretch(self.heatmap), alpha=alpha)
+
+
+def stretch(heatmap: torch.Tensor) -> torch.Tensor:
+    """Map a heatmap to [0, 1] by its own minimum and maximum, so that a nearly flat rollout still shows where it is
+    highest (a flat one stays flat at 0)."""
+    low, high = heatmap.amin(), heatmap.amax()
+    return (heatmap - low) / (high - low) if high > low else torch.zeros_like(heatmap)
 
 
 @torch.no_grad()
@@ -274,13 +281,17 @@ def save_rollout_overlay(explanation: ImageExplanation, path: str | os.PathLike,
         >>> save_rollout_overlay(explain_image(model, processor, image), "rollout.png")   # doctest: +SKIP
         PosixPath('rollout.png')
     """
-    figure, axes = new_figure(1, 2, figsize=(7, 3.8))
+    figure, axes = new_figure(1, 2, figsize=(7.5, 3.8))
     left, right = axes[0]
     left.imshow(explanation.image)
     left.set_title("input (as the model saw it)", fontsize=9)
-    right.imshow(explanation.overlay(alpha))
+    width, height = explanation.image.size
+    right.imshow(explanation.image)
+    shown = right.imshow(stretch(explanation.heatmap).numpy(), cmap="jet", alpha=alpha, interpolation="bilinear",
+                         extent=(0, width, height, 0), vmin=0.0, vmax=1.0)
+    figure.colorbar(shown, ax=right, fraction=0.046, pad=0.04, label="rollout (min..max)")
     title = ", ".join(f"{label} {score:.2f}" for label, score in zip(explanation.labels[:3], explanation.scores[:3]))
-    right.set_title(f"attention rollout: {title}", fontsize=9)
+    right.set_title(f"rollout: {title}", fontsize=8)
     for axis in (left, right):
         axis.axis("off")
     return _save(figure, path)
