@@ -77,3 +77,13 @@ def test_checkpoints_written_before_the_contract_still_export_and_load(tmp_path)
                if key in classifier.state_dict())
     pixels = processor(torch.zeros(3, 40, 30, dtype=torch.uint8), return_tensors="pt")["pixel_values"]
     assert pixels.shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("module", ["hf_seq2seq_vit.export.contract", "hf_seq2seq_vit.export.exporters",
+                                    "hf_seq2seq_vit.model_card"])
+def test_docstring_examples_run(module):
+    import doctest
+    import importlib
+
+    result = doctest.testmod(importlib.import_module(module))
+    assert result.attempted > 0 and result.failed == 0
