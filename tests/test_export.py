@@ -396,6 +396,13 @@ def test_export_callback_refuses_a_foreign_folder_before_training(tmp_path):
     assert sorted(path.name for path in tmp_path.iterdir()) == ["mine.txt"]
 
 
+def test_an_unwritable_target_is_a_one_line_error(exported, tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("keep me")
+    assert main([str(exported["root"] / "image.ckpt"), str(tmp_path / "notes.txt" / "model")]) == 2
+    assert "error: could not write the export to" in capsys.readouterr().err
+    assert (tmp_path / "notes.txt").read_text() == "keep me"
+
+
 @pytest.mark.parametrize("umask, folder_mode, file_mode", [(0o022, 0o755, 0o644), (0o027, 0o750, 0o640)])
 def test_exported_folder_has_the_permissions_the_umask_gives(exported, tmp_path, umask, folder_mode, file_mode):
     previous = os.umask(umask)

@@ -47,5 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except (ExportError, HubExportError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except OSError as error:  # no permission, disk full, a file where a folder should be
+        print(f"error: could not write the export to {args.output_dir!r}: {error}", file=sys.stderr)
+        return 2
     return 0
 
