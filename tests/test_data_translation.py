@@ -83,6 +83,16 @@ def test_over_long_training_pairs_are_dropped_with_a_logged_count(caplog):
     assert batch["input_ids"].shape[1] <= 16 and batch["labels"].shape[1] <= 16
 
 
+def test_setup_reads_only_what_the_stage_needs_and_other_loaders_still_work():
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=200, max_val_examples=10,
+                               max_test_examples=6, tokenizer_vocab_size=400)
+    assert dm.tokenizer is None and dm.raw is None  # __init__ reads no text
+    dm.setup("test")
+    assert set(dm.datasets) == {"test"}
+    assert sum(len(batch["input_ids"]) for batch in dm.test_dataloader()) == 6
+    assert sum(len(batch["input_ids"]) for batch in dm.val_dataloader()) == 10  # tokenized when first asked for
+
+
 def test_train_batches_decode_back_to_the_text_and_pad_labels_with_minus_100():
     dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=300, max_val_examples=20,
                                tokenizer_vocab_size=500, max_length=48, max_tokens=400)

@@ -283,6 +283,8 @@ class TranslationDataModule(L.LightningDataModule):
                 for index, (ids, mask, text) in enumerate(zip(encoded["input_ids"], encoded["attention_mask"], lines))]
 
     def _sampler(self, split: str, max_tokens: int, shuffle: bool) -> TokenBudgetBatchSampler:
+        if split not in self.datasets and self.raw is not None and split in self.raw:
+            self.datasets[split] = self._tokenize(split)  # set up for another stage (e.g. test after fit)
         if split not in self.datasets:
             raise ValueError(f"The data has no {split!r} split (it has {sorted(self.datasets)}); see the split options")
         trainer = self.trainer
