@@ -350,6 +350,16 @@ def test_overwrite_replaces_only_the_files_an_export_writes(exported, tmp_path):
         export_checkpoint(exported["root"] / "image.ckpt", folder)
 
 
+def test_overwrite_refuses_a_folder_where_the_export_writes_a_file_and_changes_nothing(exported, tmp_path):
+    folder = tmp_path / "notes"
+    (folder / "README.md").mkdir(parents=True)
+    (folder / "README.md" / "chapter.txt").write_text("keep me")
+    with pytest.raises(ExportError, match="README.md' is a folder where the export writes a file"):
+        export_checkpoint(exported["root"] / "image.ckpt", folder, overwrite=True)
+    assert [path.name for path in folder.rglob("*")] == ["README.md", "chapter.txt"]
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["notes"]
+
+
 def test_export_to_the_current_folder_is_refused_and_wipes_nothing(exported, tmp_path, monkeypatch, capsys):
     work = tmp_path / "work"
     work.mkdir()

@@ -107,6 +107,7 @@ def staged_export(output_dir: str | os.PathLike, overwrite: bool = False,
             json.dumps({"format": MANIFEST_FORMAT, "files": written}, indent=2) + "\n", encoding="utf-8"
         )
         _usual_permissions(staging)
+        check_export_target(output_dir, overwrite)  # again: the folder may have changed while the export ran
         _install(staging, output_dir, protect=[Path.cwd(), *map(Path, protect)])
     finally:
         shutil.rmtree(staging, ignore_errors=True)
@@ -138,12 +139,14 @@ def _install(staging: Path, output_dir: Path, protect: list[Path]) -> None:
         shutil.rmtree(retired, ignore_errors=True)
         return
     # Into an existing folder, file by file: only the names an export writes are touched.
-    stale = (_manifest_files(output_dir) or set()) - {entry.name for entry in staging.iterdir()}
-    for entry in staging.iterdir():
+    entries = sorted(staging.iterdir())
+    stale = (_manifest_files(output_dir) or set()) - {entry.name for entry in entries}
+    for entry in entries:  # check every name before moving any file, so a refusal changes nothing
         target = output_dir / entry.name
         if target.is_dir() and not target.is_symlink():
             raise ExportError(f"{str(target)!r} is a folder where the export writes a file; move it away first")
-        os.replace(entry, target)
+    for entry in entries:
+        os.replace(entry, output_dir / entry.name)
     for name in stale:  # files of an earlier export that this one no longer writes
         stale_path = output_dir / name
         if stale_path.is_file():
