@@ -527,3 +527,17 @@ def test_conv_vit_pipeline_reports_missing_files_and_keeps_16_bit_images(tmp_pat
     assert {p["label"]: p["score"] for p in top} == pytest.approx(
         {CIFAR10_LABELS[i]: probabilities[i].item() for i in range(10)}, abs=1e-5
     )
+
+
+def test_eager_attention_is_an_exact_copy_of_the_translators():
+    # one eager kernel in the project; the ConvViT folder keeps a marked copy because remote code cannot import
+    # across model folders (transformers' "# Copied from" convention)
+    import inspect
+
+    from hf_seq2seq_vit.models.conv_vit import modeling_conv_vit
+    from hf_seq2seq_vit.models.seq2seq_transformer import layers_seq2seq_transformer
+
+    source = inspect.getsource(layers_seq2seq_transformer.eager_attention_forward)
+    assert inspect.getsource(modeling_conv_vit.eager_attention_forward) == source
+    assert ("# Copied from hf_seq2seq_vit.models.seq2seq_transformer.layers_seq2seq_transformer.eager_attention_forward"
+            in inspect.getsource(modeling_conv_vit))

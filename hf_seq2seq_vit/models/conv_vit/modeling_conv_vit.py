@@ -240,28 +240,47 @@ class ConvViTEmbeddings(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 
 
+# Copied from hf_seq2seq_vit.models.seq2seq_transformer.layers_seq2seq_transformer.eager_attention_forward
+# (remote code cannot import across model folders; tests/test_conv_vit.py checks the copy is exact).
 def eager_attention_forward(
     module: nn.Module,
-    query: torch.Tensor,
-    key: torch.Tensor,
-    value: torch.Tensor,
-    attention_mask: torch.Tensor | None,
+    query: torch.Tensor,  # (B, H, T, Dh)
+    key: torch.Tensor,  # (B, H, P, Dh)
+    value: torch.Tensor,  # (B, H, P, Dh)
+    attention_mask: torch.Tensor | None,  # (B, 1, T, P) additive float or boolean (True = attend)
     scaling: float,
     dropout: float = 0.0,
     **kwargs,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(Q Kᵀ · scaling) V, materialising the attention probabilities (same signature as transformers' kernels).
+    """softmax(Q Kᵀ / sqrt(Dh)) V, written out so that the attention probabilities can be returned.
 
-    ``query``/``key``/``value`` are ``(B, H, N, d)``; returns the output ``(B, N, H, d)`` and the probabilities
-    ``(B, H, N, N)`` (before dropout).
+    Same signature as transformers' attention kernels (`ALL_ATTENTION_FUNCTIONS`).
+
+    Returns:
+        The output (B, T, H, Dh) and the attention probabilities (B, H, T, P), after dropout as in transformers.
+
+    Example:
+        >>> import torch
+        >>> q = k = v = torch.randn(1, 2, 3, 4)
+        >>> output, probs = eager_attention_forward(torch.nn.Identity(), q, k, v, None, scaling=0.5)
+        >>> tuple(output.shape), bool(torch.allclose(probs.sum(-1), torch.ones(1, 2, 3)))
+        ((1, 3, 2, 4), True)
     """
-    scores = torch.matmul(query, key.transpose(-2, -1)) * scaling  # (B, H, N, N)
+    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, T, P)
+    if attention_mask is None and getattr(module, "is_causal", False) and query.shape[2] > 1:
+        # transformers drops an all-ones causal mask when the configured kernel is sdpa (it passes is_causal
+        # instead); honour the same contract here, aligning the last query with the last key.
+        length, total = query.shape[2], key.shape[2]
+        attention_mask = torch.ones(length, total, dtype=torch.bool, device=query.device).tril(total - length)
     if attention_mask is not None:
-        scores = scores + attention_mask
-    probabilities = scores.softmax(dim=-1, dtype=torch.float32).to(query.dtype)  # (B, H, N, N)
-    dropped = nn.functional.dropout(probabilities, p=dropout, training=module.training)
-    output = torch.matmul(dropped, value).transpose(1, 2).contiguous()  # (B, N, H, d)
-    return output, probabilities
+        if attention_mask.dtype == torch.bool:
+            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
+        else:
+            scores = scores + attention_mask
+    probs = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
+    probs = nn.functional.dropout(probs, p=dropout, training=module.training)
+    output = torch.matmul(probs, value).transpose(1, 2).contiguous()  # (B, T, H, Dh)
+    return output, probs
 
 
 class ConvViTAttention(nn.Module):
