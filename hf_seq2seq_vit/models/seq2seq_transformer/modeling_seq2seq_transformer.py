@@ -8,6 +8,11 @@ cross-entropy (§5.4).
 Shapes in comments: B batch, S source length, T target length (new tokens this call), P cached + new target
 length, D d_model, H heads, Dh = D / H head size, V vocabulary.
 
+The transformers plumbing is transformers' own: attention kernels from `ALL_ATTENTION_FUNCTIONS`, masks from
+`masking_utils`, `EncoderDecoderCache` (dynamic or static), attentions and hidden states recorded by forward hooks
+(`_can_record_outputs` + `capture_outputs`) instead of being threaded through every return, `return_dict=False`
+tuples from `can_return_tuple`, and decoding by `GenerationMixin.generate()` with nothing overridden inside it.
+
 This file travels to the Hugging Face Hub as remote code: it imports only torch, transformers and its own
 configuration and layers files (flat relative imports).
 """
@@ -416,7 +421,8 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
     """The translator: encoder–decoder plus a linear projection to target-vocabulary logits; works with `generate()`.
 
     With `labels`, the decoder input is the labels shifted right behind `decoder_start_token_id` and the loss is
-    (label-smoothed) cross-entropy ignoring -100.
+    (label-smoothed) cross-entropy ignoring -100. For fast decoding use transformers' static cache with a compiled
+    forward: `generate(..., cache_implementation="static", compile_config=CompileConfig(fullgraph=True))`.
 
     Example:
         >>> import torch
