@@ -1,8 +1,8 @@
 """CNN-stem Vision Transformer (Xiao et al. 2021) as a Hugging Face model: config, models and image processor.
 
-The classes are registered for the transformers Auto classes' remote code: ``save_pretrained`` copies
-``configuration_conv_vit.py``, ``modeling_conv_vit.py`` and ``image_processing_conv_vit.py`` next to the weights and
-writes an ``auto_map``, so a folder (or Hub repo) loads with ``trust_remote_code=True`` without this package.
+The classes are registered for the transformers Auto classes' remote code: `save_pretrained` copies
+`configuration_conv_vit.py`, `modeling_conv_vit.py` and `image_processing_conv_vit.py` next to the weights and
+writes an `auto_map`, so a folder (or Hub repo) loads with `trust_remote_code=True` without this package.
 """
 
 import inspect

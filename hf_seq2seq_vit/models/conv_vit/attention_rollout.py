@@ -1,12 +1,12 @@
 """Attention rollout (Abnar & Zuidema 2020, "Quantifying Attention Flow in Transformers") for ViT-style models.
 
 Raw attention of one layer says little about which pixels a prediction uses, because every block mixes tokens again.
-Rollout follows attention through all blocks: each layer's head-averaged attention ``A`` is mixed with the identity
-for the residual connection, ``Â = ½(A + I)`` (rows re-normalised), and the layers are multiplied,
-``R = Â_L ··· Â_1``. Row ``i`` of ``R`` says how much each input token contributes to token ``i`` at the output; the
+Rollout follows attention through all blocks: each layer's head-averaged attention `A` is mixed with the identity
+for the residual connection, `Â = ½(A + I)` (rows re-normalised), and the layers are multiplied,
+`R = Â_L ··· Â_1`. Row `i` of `R` says how much each input token contributes to token `i` at the output; the
 [CLS] row (or the mean row with mean pooling) reshaped to the token grid is a heatmap over the image.
 
-Example::
+Example:
 
     >>> import torch
     >>> from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification
@@ -32,14 +32,14 @@ __all__ = ["attention_rollout", "attention_rollout_heatmap", "overlay_heatmap"]
 def attention_rollout(
     attentions: Sequence[torch.Tensor], head_fusion: str = "mean", residual_weight: float = 0.5
 ) -> torch.Tensor:
-    """Roll attention out through the layers: ``(B, H, N, N)`` per layer → ``(B, N, N)``.
+    """Roll attention out through the layers: `(B, H, N, N)` per layer → `(B, N, N)`.
 
     Args:
-        attentions: each layer's attention probabilities, first layer first (``outputs.attentions``).
-        head_fusion: how heads are combined per layer: ``"mean"``, ``"max"`` or ``"min"``.
-        residual_weight: weight of the identity (the residual path) in ``Â = w·I + (1 - w)·A``; 0.5 in the paper.
+        attentions: each layer's attention probabilities, first layer first (`outputs.attentions`).
+        head_fusion: how heads are combined per layer: `"mean"`, `"max"` or `"min"`.
+        residual_weight: weight of the identity (the residual path) in `Â = w·I + (1 - w)·A`; 0.5 in the paper.
 
-    Example::
+    Example:
 
         >>> uniform = torch.full((1, 2, 3, 3), 1 / 3)
         >>> attention_rollout([uniform, uniform])[0, 0]  # rows of the rollout stay distributions
@@ -76,12 +76,20 @@ def attention_rollout_heatmap(
     residual_weight: float = 0.5,
     interpolate_pos_encoding: bool = False,
 ) -> torch.Tensor:
-    """Heatmap ``(B, h, w)`` in [0, 1] of how much each image region flows into the pooled representation.
+    """Heatmap `(B, h, w)` in [0, 1] of how much each image region flows into the pooled representation.
 
     Works with :class:`ConvViTModel` / :class:`ConvViTForImageClassification` (any model whose forward accepts
-    ``output_attentions`` and whose config has ``pooling``; a [CLS] token is assumed unless ``pooling="mean"``).
-    The token grid is found from the model's stem. Put the model in ``eval()`` mode first so that dropout and
+    `output_attentions` and whose config has `pooling`; a [CLS] token is assumed unless `pooling="mean"`).
+    The token grid is found from the model's stem. Put the model in `eval()` mode first so that dropout and
     stochastic depth do not disturb the maps.
+
+    Example:
+        >>> from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification
+        >>> config = ConvViTConfig(image_size=32, stem_channels=[16, 32], hidden_size=32, num_hidden_layers=2,
+        ...                        num_attention_heads=4, pooling="mean")
+        >>> heatmap = attention_rollout_heatmap(ConvViTForImageClassification(config).eval(), torch.randn(2, 3, 32, 32))
+        >>> heatmap.shape, bool((heatmap.amax(dim=(-2, -1)) == 1).all())
+        (torch.Size([2, 8, 8]), True)
     """
     outputs = model(pixel_values, output_attentions=True, interpolate_pos_encoding=interpolate_pos_encoding)
     rollout = attention_rollout(outputs.attentions, head_fusion=head_fusion, residual_weight=residual_weight)
@@ -100,11 +108,11 @@ def attention_rollout_heatmap(
 
 
 def overlay_heatmap(image: Any, heatmap: torch.Tensor, alpha: float = 0.5, path: str | Path | None = None) -> Any:
-    """Blend a ``(h, w)`` heatmap in [0, 1] over a PIL image (red = high); optionally save it (e.g. as PNG).
+    """Blend a `(h, w)` heatmap in [0, 1] over a PIL image (red = high); optionally save it (e.g. as PNG).
 
     Uses only Pillow: the heatmap is upsampled bilinearly to the image size and drawn in red over a dimmed copy.
 
-    Example::
+    Example:
 
         >>> from PIL import Image
         >>> overlay_heatmap(Image.new("RGB", (32, 32)), torch.rand(4, 4)).size

@@ -1,10 +1,10 @@
-"""Configuration of the CNN-stem Vision Transformer (``model_type = "conv_vit"``).
+"""Configuration of the CNN-stem Vision Transformer (`model_type = "conv_vit"`).
 
 The model is a plain pre-norm ViT (Dosovitskiy et al. 2021) whose "patchify" stem can be swapped for the small
 convolutional stem of Xiao et al. 2021, "Early Convolutions Help Transformers See Better": a few stacked 3×3
 convolutions with stride 2, each followed by BatchNorm and GELU, then a 1×1 convolution to the hidden size.
 
-This file is copied next to the weights by ``save_pretrained`` (remote code), so it imports only transformers.
+This file is copied next to the weights by `save_pretrained` (remote code), so it imports only transformers.
 """
 
 from typing import Any

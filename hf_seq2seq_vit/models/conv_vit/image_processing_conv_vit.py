@@ -1,21 +1,21 @@
 """Image processor of the CNN-stem Vision Transformer: resize → center crop → rescale → normalize.
 
-Declared on transformers' torchvision image-processing backend, as ``ViTImageProcessor`` is: the class attributes are
+Declared on transformers' torchvision image-processing backend, as `ViTImageProcessor` is: the class attributes are
 the defaults, and the backend does the batching, resizing, cropping, rescaling, normalising, saving and loading. What
-is ours is how one raw image becomes a ``(C, H, W)`` tensor (``process_image``), so that every input is read at its
+is ours is how one raw image becomes a `(C, H, W)` tensor (`process_image`), so that every input is read at its
 real scale or refused with a clear error:
 
-- 16-bit images (PIL ``I;16`` PNGs, ``uint16`` arrays and tensors) are mapped onto the 0–255 scale of 8-bit images
+- 16-bit images (PIL `I;16` PNGs, `uint16` arrays and tensors) are mapped onto the 0–255 scale of 8-bit images
   instead of saturating to white; NaN or infinite pixels are refused;
-- grayscale and RGBA inputs become RGB (alpha dropped) only with ``do_convert_rgb``; other channel counts are refused;
-- the channel axis of arrays and tensors is found or asked for (``input_data_format``);
+- grayscale and RGBA inputs become RGB (alpha dropped) only with `do_convert_rgb`; other channel counts are refused;
+- the channel axis of arrays and tensors is found or asked for (`input_data_format`);
 - a file path that does not exist says so.
 
 Two choices of the earlier hand-written processor are kept so that trained models see the same pixels: the shorter
-side is rounded (not truncated) in ``{"shortest_edge": s}`` resizes, and bicubic resizing stays within the input's
+side is rounded (not truncated) in `{"shortest_edge": s}` resizes, and bicubic resizing stays within the input's
 value range, as PIL does.
 
-This file is copied next to the weights by ``save_pretrained`` (remote code), so it imports only numpy, PIL, torch and
+This file is copied next to the weights by `save_pretrained` (remote code), so it imports only numpy, PIL, torch and
 transformers.
 """
 
@@ -61,7 +61,12 @@ UINT16_TO_UINT8_SCALE = 255 / 65535
 
 
 class ConvViTImageProcessorKwargs(ImagesKwargs, total=False):
-    """The backend's image arguments plus ``num_channels``, the channel count the model expects."""
+    """The backend's image arguments plus `num_channels`, the channel count the model expects.
+
+    Example:
+        >>> sorted(set(ConvViTImageProcessorKwargs.__annotations__) & {"num_channels", "size", "image_mean"})
+        ['image_mean', 'num_channels', 'size']
+    """
 
     num_channels: int
 
@@ -69,22 +74,22 @@ class ConvViTImageProcessorKwargs(ImagesKwargs, total=False):
 class ConvViTImageProcessor(TorchvisionBackend):
     """Prepares images for :class:`ConvViTForImageClassification`.
 
-    Steps, each switchable: convert to RGB (grayscale → 3 channels, alpha dropped), resize (to ``height × width``,
-    or the shorter side to ``shortest_edge``), center crop, rescale (``× 1/255``), normalize with ``image_mean`` /
-    ``image_std``. Images may be PIL images, numpy arrays, torch tensors or file paths, channels first or last, one at a
-    time, as a list, or as a 4-D batch. Returns a ``BatchFeature`` with ``pixel_values`` ``(B, C, H, W)``.
+    Steps, each switchable: convert to RGB (grayscale → 3 channels, alpha dropped), resize (to `height × width`,
+    or the shorter side to `shortest_edge`), center crop, rescale (`× 1/255`), normalize with `image_mean` /
+    `image_std`. Images may be PIL images, numpy arrays, torch tensors or file paths, channels first or last, one at a
+    time, as a list, or as a 4-D batch. Returns a `BatchFeature` with `pixel_values` `(B, C, H, W)`.
 
     Args:
-        do_resize, size, resample: resize, to ``size`` (an int, ``(height, width)``, ``{"height", "width"}`` or
-            ``{"shortest_edge"}``), with ``resample`` a PIL code (0 nearest, 2 bilinear, 3 bicubic).
-        do_center_crop, crop_size: crop the center ``crop_size`` (zero-padded when the image is smaller).
-        do_rescale, rescale_factor: multiply by ``rescale_factor`` (``1/255`` maps 8-bit values to [0, 1]; 16-bit
+        do_resize, size, resample: resize, to `size` (an int, `(height, width)`, `{"height", "width"}` or
+            `{"shortest_edge"}`), with `resample` a PIL code (0 nearest, 2 bilinear, 3 bicubic).
+        do_center_crop, crop_size: crop the center `crop_size` (zero-padded when the image is smaller).
+        do_rescale, rescale_factor: multiply by `rescale_factor` (`1/255` maps 8-bit values to [0, 1]; 16-bit
             images are first brought to the 8-bit scale).
         do_normalize, image_mean, image_std: subtract the mean and divide by the std, per channel.
         do_convert_rgb: convert grayscale / RGBA inputs to 3 channels instead of rejecting them.
-        num_channels: number of channels the model expects; other counts raise ``ValueError``.
+        num_channels: number of channels the model expects; other counts raise `ValueError`.
 
-    Example::
+    Example:
 
         >>> from PIL import Image
         >>> from hf_seq2seq_vit import ConvViTImageProcessor
@@ -111,7 +116,7 @@ class ConvViTImageProcessor(TorchvisionBackend):
 
     @classmethod
     def from_preset(cls, name: str, **overrides: Any) -> "ConvViTImageProcessor":
-        """The processor matching a :meth:`ConvViTConfig.from_preset` preset (``"cifar10"`` or ``"imagenet"``)."""
+        """The processor matching a :meth:`ConvViTConfig.from_preset` preset (`"cifar10"` or `"imagenet"`)."""
         if name not in PROCESSOR_PRESETS:
             raise ValueError(f"Unknown ConvViTImageProcessor preset {name!r}; available: {sorted(PROCESSOR_PRESETS)}.")
         return cls(**{**PROCESSOR_PRESETS[name], **overrides})
@@ -161,7 +166,7 @@ class ConvViTImageProcessor(TorchvisionBackend):
         do_rescale: bool | None = None,
         **kwargs: Any,
     ) -> torch.Tensor:
-        """One raw image → float32 ``(C, H, W)`` on the 0–255 scale of 8-bit images (floats: as given)."""
+        """One raw image → float32 `(C, H, W)` on the 0–255 scale of 8-bit images (floats: as given)."""
         expected = self.num_channels if num_channels is None else num_channels
         convert_rgb = bool(self.do_convert_rgb if do_convert_rgb is None else do_convert_rgb) and expected == 3
         if _is_pil(image):
@@ -241,7 +246,7 @@ class ConvViTImageProcessor(TorchvisionBackend):
 
 
 def _size_dict(value: Any, field: str, allow_shortest_edge: bool) -> dict[str, int]:
-    """``32``, ``(32, 48)``, ``{"height": 32, "width": 48}`` or ``{"shortest_edge": 32}`` → a dict, or ValueError."""
+    """`32`, `(32, 48)`, `{"height": 32, "width": 48}` or `{"shortest_edge": 32}` → a dict, or ValueError."""
     if isinstance(value, SizeDict):
         value = dict(value)
     if isinstance(value, int) and not isinstance(value, bool):
@@ -262,7 +267,7 @@ def _size_dict(value: Any, field: str, allow_shortest_edge: bool) -> dict[str, i
 
 
 def _checked_settings(settings: dict[str, Any]) -> dict[str, Any]:
-    """Check the processor's settings (``None`` = unset), naming the field and what it accepts; normalise them."""
+    """Check the processor's settings (`None` = unset), naming the field and what it accepts; normalise them."""
     settings = dict(settings)
     channels = settings.get("num_channels")
     if channels is not None and (not isinstance(channels, int) or isinstance(channels, bool) or channels <= 0):
@@ -302,7 +307,7 @@ def _checked_settings(settings: dict[str, Any]) -> dict[str, Any]:
 def load_image_file(path: str | os.PathLike) -> Any:
     """An image file (or http(s) URL, or base64 string) → PIL image, keeping its bit depth; clear errors otherwise.
 
-    Example::
+    Example:
 
         >>> load_image_file("no/such/cat.png")
         Traceback (most recent call last):
@@ -394,7 +399,7 @@ def _tensor_on_8_bit_scale(image: np.ndarray | torch.Tensor) -> torch.Tensor:
 
 
 def _infer_layout(shape: tuple[int, int, int]) -> str:
-    """Channels first or last for an array without ``input_data_format``: the axis that looks like channels."""
+    """Channels first or last for an array without `input_data_format`: the axis that looks like channels."""
     first, last = shape[0] <= 4, shape[-1] <= 4
     if first and not last:
         return "channels_first"

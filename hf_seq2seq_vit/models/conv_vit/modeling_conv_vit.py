@@ -2,23 +2,23 @@
 
 Reads top to bottom like the papers it implements:
 
-1. stem: ``(B, 3, H, W) → (B, D, h, w)``, one of
+1. stem: `(B, 3, H, W) → (B, D, h, w)`, one of
    - the convolutional stem of Xiao et al. 2021, "Early Convolutions Help Transformers See Better"
-     (stacked 3×3 stride-2 convs + BatchNorm + GELU, then a 1×1 projection to ``D``),
-   - the patchify stem of Dosovitskiy et al. 2021 (one ``p × p`` convolution with stride ``p``),
-   - any timm CNN (``features_only``, random weights) followed by a 1×1 projection, like timm's ``HybridEmbed``;
-2. embeddings: flatten the feature map into tokens ``(B, N, D)``, prepend a [CLS] token, add learned absolute
+     (stacked 3×3 stride-2 convs + BatchNorm + GELU, then a 1×1 projection to `D`),
+   - the patchify stem of Dosovitskiy et al. 2021 (one `p × p` convolution with stride `p`),
+   - any timm CNN (`features_only`, random weights) followed by a 1×1 projection, like timm's `HybridEmbed`;
+2. embeddings: flatten the feature map into tokens `(B, N, D)`, prepend a [CLS] token, add learned absolute
    position embeddings (resampled bicubically for other resolutions);
 3. multi-head self-attention, through transformers' attention interface (sdpa by default, eager when attention
    probabilities are asked for);
-4. a pre-norm transformer block: ``x + DropPath(Attn(LN(x)))``, then ``x + DropPath(MLP(LN(x)))``;
+4. a pre-norm transformer block: `x + DropPath(Attn(LN(x)))`, then `x + DropPath(MLP(LN(x)))`;
 5. the encoder: a stack of blocks with linearly increasing stochastic depth;
 6. the model: stem → encoder → final LayerNorm → pooling ([CLS] token or mean of tokens);
 7. the classification head: dropout → linear.
 
-As in timm, ``forward_features`` (image → normalised tokens) is kept apart from ``forward_head`` (tokens → logits).
+As in timm, `forward_features` (image → normalised tokens) is kept apart from `forward_head` (tokens → logits).
 
-This file is copied next to the weights by ``save_pretrained`` (remote code), so it imports only torch,
+This file is copied next to the weights by `save_pretrained` (remote code), so it imports only torch,
 transformers, timm layers and its sibling configuration file.
 """
 
@@ -42,12 +42,12 @@ from .configuration_conv_vit import ConvViTConfig
 
 
 class ConvViTConvStem(nn.Module):
-    """Convolutional stem of Xiao et al. 2021: ``[3×3 conv (stride s) → BN → GELU] × k → 1×1 conv to D``.
+    """Convolutional stem of Xiao et al. 2021: `[3×3 conv (stride s) → BN → GELU] × k → 1×1 conv to D`.
 
     With the default four stride-2 convs it reduces a 224 px image to a 14×14 grid, the same grid as 16×16 patches,
     but the early convolutions make optimisation much less sensitive to learning rate and optimizer.
 
-    Example::
+    Example:
 
         >>> stem = ConvViTConvStem(ConvViTConfig(stem_channels=[16, 32], hidden_size=32, num_attention_heads=4))
         >>> stem(torch.zeros(1, 3, 32, 32)).shape
@@ -71,7 +71,7 @@ class ConvViTConvStem(nn.Module):
         self.projection = nn.Conv2d(in_channels, config.hidden_size, kernel_size=1)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """Token grid ``(h, w)`` this stem produces for a ``height × width`` image."""
+        """Token grid `(h, w)` this stem produces for a `height × width` image."""
         padding = self.kernel_size // 2
         for stride in self.strides:
             height = (height + 2 * padding - self.kernel_size) // stride + 1
@@ -83,9 +83,9 @@ class ConvViTConvStem(nn.Module):
 
 
 class ConvViTPatchStem(nn.Module):
-    """Patchify stem of the original ViT: one ``p × p`` convolution with stride ``p`` (non-overlapping patches).
+    """Patchify stem of the original ViT: one `p × p` convolution with stride `p` (non-overlapping patches).
 
-    Example::
+    Example:
 
         >>> stem = ConvViTPatchStem(ConvViTConfig(image_size=32, stem_type="patch", patch_size=4, hidden_size=32,
         ...                                       num_attention_heads=4))
@@ -99,7 +99,7 @@ class ConvViTPatchStem(nn.Module):
         self.projection = nn.Conv2d(config.num_channels, config.hidden_size, config.patch_size, config.patch_size)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """Token grid ``(h, w)`` this stem produces for a ``height × width`` image."""
+        """Token grid `(h, w)` this stem produces for a `height × width` image."""
         return height // self.patch_size, width // self.patch_size
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -107,12 +107,12 @@ class ConvViTPatchStem(nn.Module):
 
 
 class ConvViTTimmStem(nn.Module):
-    """A timm CNN (``features_only``, random weights, never downloaded) followed by a 1×1 projection to ``D``.
+    """A timm CNN (`features_only`, random weights, never downloaded) followed by a 1×1 projection to `D`.
 
-    ``config.timm_out_index`` picks the feature level (``-1``: the deepest one); the grid is the image size divided
+    `config.timm_out_index` picks the feature level (`-1`: the deepest one); the grid is the image size divided
     by that level's reduction, so the image size must be a multiple of it.
 
-    Example::
+    Example:
 
         >>> config = ConvViTConfig(image_size=32, stem_type="timm", timm_backbone="resnet10t", timm_out_index=2,
         ...                        hidden_size=32, num_attention_heads=4)
@@ -151,7 +151,7 @@ class ConvViTTimmStem(nn.Module):
         self.projection = nn.Conv2d(channels, config.hidden_size, kernel_size=1)
 
     def output_size(self, height: int, width: int) -> tuple[int, int]:
-        """Token grid ``(h, w)`` this stem produces for a ``height × width`` image."""
+        """Token grid `(h, w)` this stem produces for a `height × width` image."""
         return math.ceil(height / self.reduction), math.ceil(width / self.reduction)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -167,13 +167,13 @@ STEMS: dict[str, type[nn.Module]] = {"conv": ConvViTConvStem, "patch": ConvViTPa
 
 
 class ConvViTEmbeddings(nn.Module):
-    """Turns images ``(B, C, H, W)`` into tokens ``(B, N, D)``: stem, flatten, [CLS] token, position embeddings.
+    """Turns images `(B, C, H, W)` into tokens `(B, N, D)`: stem, flatten, [CLS] token, position embeddings.
 
-    ``N = h·w + 1`` with ``pooling="cls"`` and ``h·w`` with ``pooling="mean"``. With ``interpolate_pos_encoding=True``
-    the learned ``(h, w)`` grid of position embeddings is resampled bicubically (timm's ``resample_abs_pos_embed``)
+    `N = h·w + 1` with `pooling="cls"` and `h·w` with `pooling="mean"`. With `interpolate_pos_encoding=True`
+    the learned `(h, w)` grid of position embeddings is resampled bicubically (timm's `resample_abs_pos_embed`)
     to the grid of the actual input; at the configured size it is used as is.
 
-    Example::
+    Example:
 
         >>> config = ConvViTConfig(image_size=32, stem_channels=[16, 32, 64], hidden_size=32, num_attention_heads=4)
         >>> ConvViTEmbeddings(config)(torch.zeros(2, 3, 32, 32)).shape  # 4×4 grid + [CLS]
@@ -224,7 +224,7 @@ class ConvViTEmbeddings(nn.Module):
         return self.dropout(embeddings)
 
     def position_embeddings_for(self, grid: tuple[int, int]) -> torch.Tensor:
-        """Position embeddings ``(1, N, D)`` for a token grid, resampled when it differs from the trained one."""
+        """Position embeddings `(1, N, D)` for a token grid, resampled when it differs from the trained one."""
         if grid == tuple(self.grid_size):
             return self.position_embeddings
         return resample_abs_pos_embed(
@@ -286,11 +286,11 @@ def eager_attention_forward(
 class ConvViTAttention(nn.Module):
     """Multi-head self-attention over all tokens (no mask), with a fused query/key/value projection as in timm.
 
-    The kernel is chosen by ``config._attn_implementation`` (``"sdpa"`` by default, ``"eager"``, or any kernel
-    registered in transformers' ``ALL_ATTENTION_FUNCTIONS``). Attention probabilities only exist in the eager kernel,
-    so a call with ``output_attentions=True`` uses it whatever the configured implementation.
+    The kernel is chosen by `config._attn_implementation` (`"sdpa"` by default, `"eager"`, or any kernel
+    registered in transformers' `ALL_ATTENTION_FUNCTIONS`). Attention probabilities only exist in the eager kernel,
+    so a call with `output_attentions=True` uses it whatever the configured implementation.
 
-    Example::
+    Example:
 
         >>> attention = ConvViTAttention(ConvViTConfig(hidden_size=32, num_attention_heads=4))
         >>> output, probabilities = attention(torch.zeros(2, 17, 32), output_attentions=True)
@@ -341,16 +341,16 @@ class ConvViTAttention(nn.Module):
 
 
 def _activation_factory(name: str) -> Callable[[], nn.Module]:
-    """timm's Mlp builds its activation by calling ``act_layer()``; this makes one from a transformers name."""
+    """timm's Mlp builds its activation by calling `act_layer()`; this makes one from a transformers name."""
     return lambda: ACT2FN[name]
 
 
 class ConvViTLayer(nn.Module):
-    """Pre-norm transformer block: ``x + DropPath(Attn(LN(x)))`` then ``x + DropPath(MLP(LN(x)))``.
+    """Pre-norm transformer block: `x + DropPath(Attn(LN(x)))` then `x + DropPath(MLP(LN(x)))`.
 
-    The MLP (``Linear → act → dropout → Linear → dropout``) and stochastic depth are timm's ``Mlp`` and ``DropPath``.
+    The MLP (`Linear → act → dropout → Linear → dropout`) and stochastic depth are timm's `Mlp` and `DropPath`.
 
-    Example::
+    Example:
 
         >>> block = ConvViTLayer(ConvViTConfig(hidden_size=32, num_attention_heads=4), drop_path=0.1)
         >>> hidden_states, _ = block(torch.zeros(2, 17, 32))
@@ -381,10 +381,20 @@ class ConvViTLayer(nn.Module):
 
 
 class ConvViTEncoder(nn.Module):
-    """A stack of :class:`ConvViTLayer` whose stochastic depth grows linearly from 0 to ``drop_path_rate``.
+    """A stack of :class:`ConvViTLayer` whose stochastic depth grows linearly from 0 to `drop_path_rate`.
 
-    Returns a ``BaseModelOutput``; ``hidden_states`` holds the input and every block's output (``L + 1`` tensors,
-    before the final LayerNorm), ``attentions`` every block's probabilities ``(B, H, N, N)``.
+    Returns a `BaseModelOutput`; `hidden_states` holds the input and every block's output (`L + 1` tensors,
+    before the final LayerNorm), `attentions` every block's probabilities `(B, H, N, N)`.
+
+    Example:
+        >>> encoder = ConvViTEncoder(ConvViTConfig(hidden_size=32, num_hidden_layers=3, num_attention_heads=4,
+        ...                                        drop_path_rate=0.2))
+        >>> [round(layer.drop_path.drop_prob, 2) if hasattr(layer.drop_path, "drop_prob") else 0.0
+        ...  for layer in encoder.layers]
+        [0.0, 0.1, 0.2]
+        >>> outputs = encoder(torch.zeros(2, 17, 32), output_hidden_states=True)
+        >>> outputs.last_hidden_state.shape, len(outputs.hidden_states)
+        (torch.Size([2, 17, 32]), 4)
     """
 
     def __init__(self, config: ConvViTConfig):
@@ -416,7 +426,18 @@ class ConvViTEncoder(nn.Module):
 
 
 class ConvViTPreTrainedModel(PreTrainedModel):
-    """Weight initialisation, the attention backends and the loading/saving glue shared by the ConvViT models."""
+    """Weight initialisation, the attention backends and the loading/saving glue shared by the ConvViT models.
+
+    Building a model checks the config's architecture (`ConvViTConfig.check_architecture`).
+
+    Example:
+        >>> config = ConvViTConfig(image_size=32, stem_channels=[16], hidden_size=32, num_attention_heads=4)
+        >>> config.num_attention_heads = 5
+        >>> ConvViTModel(config)
+        Traceback (most recent call last):
+        ...
+        ValueError: ConvViTConfig.num_attention_heads=5 is invalid: expected a divisor of hidden_size=32.
+    """
 
     config_class = ConvViTConfig
     base_model_prefix = "conv_vit"
@@ -434,8 +455,8 @@ class ConvViTPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module: nn.Module) -> None:
         """ViT initialisation: truncated normal for linear layers and embeddings, He normal for convolutions.
 
-        Uses transformers' ``initialization`` helpers rather than timm's ``trunc_normal_``: they skip tensors already
-        filled from a checkpoint, so ``from_pretrained`` never overwrites loaded weights. A timm backbone keeps the
+        Uses transformers' `initialization` helpers rather than timm's `trunc_normal_`: they skip tensors already
+        filled from a checkpoint, so `from_pretrained` never overwrites loaded weights. A timm backbone keeps the
         initialisation timm gave it.
         """
         if getattr(module, "_conv_vit_keep_timm_init", False):
@@ -466,10 +487,10 @@ class ConvViTPreTrainedModel(PreTrainedModel):
 class ConvViTModel(ConvViTPreTrainedModel):
     """The bare CNN-stem ViT: stem → transformer encoder → final LayerNorm → pooled features (no head).
 
-    ``pooler_output`` is the final-normalised [CLS] token (``pooling="cls"``) or the mean of all tokens
-    (``pooling="mean"``); unlike transformers' ``ViTModel`` there is no extra dense+tanh pooler.
+    `pooler_output` is the final-normalised [CLS] token (`pooling="cls"`) or the mean of all tokens
+    (`pooling="mean"`); unlike transformers' `ViTModel` there is no extra dense+tanh pooler.
 
-    Example::
+    Example:
 
         >>> import torch
         >>> from hf_seq2seq_vit import ConvViTConfig, ConvViTModel
@@ -491,13 +512,13 @@ class ConvViTModel(ConvViTPreTrainedModel):
         return self.embeddings.stem
 
     def pool(self, sequence_output: torch.Tensor) -> torch.Tensor:
-        """``(B, N, D) → (B, D)``: the [CLS] token, or the mean over tokens."""
+        """`(B, N, D) → (B, D)`: the [CLS] token, or the mean over tokens."""
         if self.config.pooling == "cls":
             return sequence_output[:, 0]
         return sequence_output.mean(dim=1)
 
     def forward_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """Image ``(B, C, H, W)`` → final-normalised tokens ``(B, N, D)`` before pooling, like timm's method."""
+        """Image `(B, C, H, W)` → final-normalised tokens `(B, N, D)` before pooling, like timm's method."""
         return self(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding).last_hidden_state
 
     def forward(
@@ -510,11 +531,11 @@ class ConvViTModel(ConvViTPreTrainedModel):
     ) -> BaseModelOutputWithPooling | tuple:
         r"""
         Args:
-            pixel_values: ``(B, C, H, W)`` images, normalised as by :class:`ConvViTImageProcessor`.
-            output_attentions: return every block's attention probabilities ``(B, H, N, N)`` (uses eager attention).
-            output_hidden_states: return the embeddings and every block's output ``(B, N, D)``.
+            pixel_values: `(B, C, H, W)` images, normalised as by :class:`ConvViTImageProcessor`.
+            output_attentions: return every block's attention probabilities `(B, H, N, N)` (uses eager attention).
+            output_hidden_states: return the embeddings and every block's output `(B, N, D)`.
             interpolate_pos_encoding: accept images of another size by resampling the position embeddings.
-            return_dict: return a ``BaseModelOutputWithPooling`` (default) or a plain tuple.
+            return_dict: return a `BaseModelOutputWithPooling` (default) or a plain tuple.
         """
         if pixel_values is None:
             raise ValueError("ConvViTModel.forward needs pixel_values of shape (batch, channels, height, width).")
@@ -551,9 +572,9 @@ class ConvViTModel(ConvViTPreTrainedModel):
 
 
 class ConvViTForImageClassification(ConvViTPreTrainedModel):
-    """CNN-stem ViT with a linear classifier on the pooled features; cross-entropy loss when ``labels`` are given.
+    """CNN-stem ViT with a linear classifier on the pooled features; cross-entropy loss when `labels` are given.
 
-    Example::
+    Example:
 
         >>> import torch
         >>> from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification
@@ -579,11 +600,11 @@ class ConvViTForImageClassification(ConvViTPreTrainedModel):
         self.post_init()
 
     def forward_features(self, pixel_values: torch.Tensor, interpolate_pos_encoding: bool = False) -> torch.Tensor:
-        """Image ``(B, C, H, W)`` → final-normalised tokens ``(B, N, D)``."""
+        """Image `(B, C, H, W)` → final-normalised tokens `(B, N, D)`."""
         return self.conv_vit.forward_features(pixel_values, interpolate_pos_encoding=interpolate_pos_encoding)
 
     def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
-        """Tokens ``(B, N, D)`` → logits ``(B, num_labels)`` (or the pooled ``(B, D)`` with ``pre_logits=True``)."""
+        """Tokens `(B, N, D)` → logits `(B, num_labels)` (or the pooled `(B, D)` with `pre_logits=True`)."""
         pooled = self.dropout(self.conv_vit.pool(features))  # (B, D)
         return pooled if pre_logits else self.classifier(pooled)
 
@@ -599,12 +620,12 @@ class ConvViTForImageClassification(ConvViTPreTrainedModel):
     ) -> ImageClassifierOutput | tuple:
         r"""
         Args:
-            pixel_values: ``(B, C, H, W)`` images.
-            labels: ``(B,)`` class indices (cross-entropy), or floats for regression / multi-label, following
-                ``config.problem_type`` as in every transformers classifier.
+            pixel_values: `(B, C, H, W)` images.
+            labels: `(B,)` class indices (cross-entropy), or floats for regression / multi-label, following
+                `config.problem_type` as in every transformers classifier.
             output_attentions, output_hidden_states, interpolate_pos_encoding, return_dict: as in
                 :meth:`ConvViTModel.forward`.
-            loss_kwargs: passed to the loss (e.g. ``num_items_in_batch`` from the Trainer).
+            loss_kwargs: passed to the loss (e.g. `num_items_in_batch` from the Trainer).
         """
         return_dict = self.config.return_dict if return_dict is None else return_dict
         outputs = self.conv_vit(

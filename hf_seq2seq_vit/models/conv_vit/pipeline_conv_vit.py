@@ -1,6 +1,6 @@
 """Image-classification pipeline for ConvViT: transformers' pipeline, with images read by the model's processor.
 
-transformers' ``ImageClassificationPipeline`` opens every path and PIL image with ``load_image``, which converts to
+transformers' `ImageClassificationPipeline` opens every path and PIL image with `load_image`, which converts to
 8-bit RGB first: a 16-bit PNG saturates to white, and a path that does not exist is reported as invalid base64. This
 subclass hands paths and images to :class:`ConvViTImageProcessor` as they are, so 16-bit images keep their range and a
 missing file is reported as missing; scores and labels are transformers' own.
@@ -15,9 +15,9 @@ from .image_processing_conv_vit import load_image_file
 
 
 class ConvViTImageClassificationPipeline(ImageClassificationPipeline):
-    """``pipeline("image-classification", model=folder, pipeline_class=ConvViTImageClassificationPipeline)``.
+    """`pipeline("image-classification", model=folder, pipeline_class=ConvViTImageClassificationPipeline)`.
 
-    Example::
+    Example:
 
         >>> from transformers import pipeline
         >>> classifier = pipeline("image-classification", model="outputs/conv-vit-tiny",  # doctest: +SKIP
