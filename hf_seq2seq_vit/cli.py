@@ -241,7 +241,8 @@ def _output_format(path: str, requested: str | None) -> str:
         return "csv"
     if suffix in (".jsonl", ".json"):
         return "jsonl"
-    raise CommandLineError(f"cannot tell the format of {path!r} from its suffix; name it .csv or .jsonl, or pass --format")
+    raise CommandLineError(
+        f"cannot tell the format of {path!r} from its suffix; name it .csv or .jsonl, or pass --format")
 
 
 def _run_classify(args: argparse.Namespace) -> int:
@@ -258,7 +259,8 @@ def _run_classify(args: argparse.Namespace) -> int:
         writer = None
         if output_format == "csv":
             writer = csv.writer(target, lineterminator="\n")
-            writer.writerow(["path"] + [f"{kind}_{rank}" for rank in range(1, top_k + 1) for kind in ("label", "score")])
+            writer.writerow(["path"] + [f"{kind}_{rank}" for rank in range(1, top_k + 1)
+                                        for kind in ("label", "score")])
         for start in range(0, len(paths), args.batch_size):
             batch = paths[start : start + args.batch_size]
             pixel_values = processor([_open_image(path) for path in batch], return_tensors="pt")["pixel_values"]
@@ -306,7 +308,8 @@ def _run_explain(args: argparse.Namespace) -> int:
 
 # ------------------------------------------------------------------------------------------- export and train hand-offs
 EXPORT_EXAMPLE = "example:\n  hf-seq2seq-vit export runs/best.ckpt outputs/my-model [--push-to-hub user/my-model]\n"
-TRAIN_EXAMPLE = ("example:\n  hf-seq2seq-vit train fit --config configs/demo_translation_cpu.yaml --trainer.max_epochs 2\n"
+TRAIN_EXAMPLE = ("example:\n"
+                 "  hf-seq2seq-vit train fit --config configs/demo_translation_cpu.yaml --trainer.max_epochs 2\n"
                  "  hf-seq2seq-vit train predict --config CONFIG --ckpt_path best.ckpt --data.predict_path in.txt\n")
 
 

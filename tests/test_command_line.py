@@ -239,7 +239,7 @@ def test_classify_errors_are_one_line(classifier_folder, translator_folder, imag
                                         str(tmp_path / "o.xlsx")]), "o.xlsx", "--format")
 
 
-# ------------------------------------------------------------------------------------------------- explain, export, train
+# ---------------------------------------------------------------------------------------------- explain, export, train
 def test_explain_prints_the_steps_and_writes_a_png(translator_folder, translator, tmp_path, capsys):
     model, tokenizer = translator
     picture = tmp_path / "attention.png"

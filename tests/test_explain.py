@@ -151,7 +151,8 @@ def test_image_explanation_and_rollout_overlay(tmp_path):
 
     shown = stretch(explanation.heatmap)  # what the overlays draw: the map's own range spread over the colours
     assert float(shown.amin()) == 0.0 and float(shown.amax()) == 1.0
-    assert torch.equal(shown.flatten().argsort(stable=True), explanation.heatmap.flatten().argsort(stable=True))
+    order = explanation.heatmap.flatten().argsort(stable=True)
+    assert torch.equal(shown.flatten().argsort(stable=True), order)
     assert torch.equal(stretch(torch.full((2, 2), 0.7)), torch.zeros(2, 2))
 
 

@@ -43,7 +43,8 @@ class AttentionImages(L.Callback):
 
     Example::
 
-        >>> trainer = L.Trainer(logger=TensorBoardLogger("outputs"), callbacks=[AttentionImages(num_examples=2)])  # doctest: +SKIP
+        >>> trainer = L.Trainer(logger=TensorBoardLogger("outputs"),
+        ...                     callbacks=[AttentionImages(num_examples=2)])   # doctest: +SKIP
     """
 
     def __init__(self, num_examples: int = 2, every_n_epochs: int = 1, max_new_tokens: int = 32):

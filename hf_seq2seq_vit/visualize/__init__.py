@@ -1,7 +1,7 @@
 """Pictures of what the models do: decoding step by step with cross-attention, attention rollout, training curves.
 
     >>> from hf_seq2seq_vit.visualize import explain_translation, save_cross_attention_heatmap   # doctest: +SKIP
-    >>> explanation = explain_translation(model, tokenizer, "A man is riding a bicycle.", num_beams=4)   # doctest: +SKIP
+    >>> explanation = explain_translation(model, tokenizer, "A man is riding a bicycle.")   # doctest: +SKIP
     >>> print(explanation.format_steps())   # doctest: +SKIP
     >>> save_cross_attention_heatmap(explanation, "attention.png")   # doctest: +SKIP
 

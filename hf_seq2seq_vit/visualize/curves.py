@@ -34,7 +34,8 @@ def read_metrics_csv(path: str | os.PathLike) -> dict[str, list[tuple[int, float
     """
     path = Path(path)
     if not path.is_file():
-        raise FileNotFoundError(f"No metrics file at {str(path)!r}; CSVLogger writes <save_dir>/<name>/version_N/metrics.csv")
+        raise FileNotFoundError(
+            f"No metrics file at {str(path)!r}; CSVLogger writes <save_dir>/<name>/version_N/metrics.csv")
     series: dict[str, list[tuple[int, float]]] = {}
     with path.open(newline="", encoding="utf-8") as handle:
         reader = csv.DictReader(handle)
@@ -51,7 +52,9 @@ def read_metrics_csv(path: str | os.PathLike) -> dict[str, list[tuple[int, float
     return series
 
 
-def plot_training_curves(metrics_csv: str | os.PathLike, output_png: str | os.PathLike, title: str | None = None) -> Path:
+def plot_training_curves(
+    metrics_csv: str | os.PathLike, output_png: str | os.PathLike, title: str | None = None
+) -> Path:
     """Draw the losses and the validation scores of a run into ``output_png``; returns its path.
 
     Raises:
