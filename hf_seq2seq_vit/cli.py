@@ -20,11 +20,14 @@ import glob
 import io
 import itertools
 import json
+import logging
 import os
 import sys
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, TextIO
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["CommandLineError", "find_images", "load_model", "main", "translate_lines"]
 
@@ -54,9 +57,6 @@ def load_model(name: str, device: str = "cpu", task: str | None = None):
                 f"no model folder at {name!r}; pass a folder written by `hf-seq2seq-vit export` or a Hub id (user/name)"
             )
         folder = _download(name)
-    from transformers.utils import logging as transformers_logging
-
-    transformers_logging.disable_progress_bar()  # "Loading weights" bars: stderr is for our progress and errors
     try:
         model, companion = load_exported(folder)
     except ExportError as error:
@@ -112,13 +112,17 @@ def translate_lines(
         raise CommandLineError(f"--batch-size and --chunk-size must be >= 1, got {batch_size} and {chunk_size}")
     device = next(model.parameters()).device
     iterator = iter(lines)
+    limit, truncated = tokenizer.model_max_length, 0
     while True:
         chunk = [line.rstrip("\r\n") for line in itertools.islice(iterator, chunk_size)]
         if not chunk:
+            if truncated:  # said once, at the end: the translations of these lines miss their ends
+                logger.warning("%d sentence(s) longer than the model's %d tokens were cut to fit", truncated, limit)
             return
         results = [""] * len(chunk)
         todo = [index for index, line in enumerate(chunk) if line.strip()]
-        lengths = {index: len(tokenizer(chunk[index], truncation=True).input_ids) for index in todo}
+        lengths = {index: len(tokenizer(chunk[index], verbose=False).input_ids) for index in todo}
+        truncated += sum(length > limit for length in lengths.values())
         todo.sort(key=lambda index: -lengths[index])
         for start in range(0, len(todo), batch_size):
             batch = todo[start : start + batch_size]
@@ -444,11 +448,19 @@ def _positive(text: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 2 a user error reported on one line)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    from transformers.utils import logging as transformers_logging
+
+    verbosity, bars = transformers_logging.get_verbosity(), transformers_logging.is_progress_bar_enabled()
     try:
-        if argv and argv[0] == "export":  # these two keep their own argument parsers
+        if argv and argv[0] == "export":  # these two keep their own argument parsers (and transformers' messages)
             return _run_export(argv[1:])
         if argv and argv[0] == "train":
             return _run_train(argv[1:])
+        # transformers' advice to developers (e.g. "both max_new_tokens and max_length are set" when
+        # --max-new-tokens overrides the exported max_length) and its "Loading weights" bars are noise here:
+        # stderr carries our progress bar, notes and errors.
+        transformers_logging.set_verbosity_error()
+        transformers_logging.disable_progress_bar()
         args = build_parser().parse_args(argv)
         return args.run(args)
     except CommandLineError as error:
@@ -461,6 +473,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    finally:  # main() may be called from Python (tests, the demo): leave transformers' logging as it was
+        transformers_logging.set_verbosity(verbosity)
+        if bars:
+            transformers_logging.enable_progress_bar()
 
 
 if __name__ == "__main__":

@@ -117,6 +117,20 @@ def test_translate_lines_streams_chunk_by_chunk(translator):
     assert first == one_at_a_time(model, tokenizer, [SAMPLE_SENTENCES[i % 3] for i in range(6)], **DECODING)
 
 
+def test_too_long_sentences_are_cut_and_said_so_once(translator_folder, translator, tmp_path, caplog):
+    model, tokenizer = translator
+    long_line = " ".join(["A man is riding a bicycle."] * 20)  # far beyond the 64 tokens the model takes
+    assert len(tokenizer(long_line).input_ids) > tokenizer.model_max_length
+    lines = [long_line, SAMPLE_SENTENCES[1], long_line]
+    with caplog.at_level("WARNING", logger="hf_seq2seq_vit.cli"):
+        result = list(translate_lines(lines, model, tokenizer, chunk_size=2, **DECODING))
+    with torch.no_grad():
+        cut = model.generate(**tokenizer([long_line], return_tensors="pt", truncation=True), **DECODING)
+    assert result[0] == result[2] == tokenizer.decode(cut[0], skip_special_tokens=True)
+    assert [record.getMessage() for record in caplog.records if record.name == "hf_seq2seq_vit.cli"] == [
+        f"2 sentence(s) longer than the model's {tokenizer.model_max_length} tokens were cut to fit"]
+
+
 def test_translate_beam_size_reaches_generate(translator_folder, translator, tmp_path, capsys):
     model, tokenizer = translator
     source = tmp_path / "in.txt"
@@ -143,6 +157,8 @@ def test_translate_errors_are_one_line(translator_folder, classifier_folder, tmp
                           "image-classification", "classify")
     assert_one_line_error(capsys, main(["translate", str(translator_folder), "-i", str(source),
                                         "-o", str(tmp_path / "no-dir" / "out.txt")]), "no-dir", "does not exist")
+    assert_one_line_error(capsys, main(["translate", str(translator_folder), "-i", str(source),
+                                        "--device", "no-such-device"]), "--device", "no-such-device")
 
 
 def test_translate_with_a_model_pulled_from_the_hub(translator_folder, translator, tmp_path):
