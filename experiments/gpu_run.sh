@@ -24,7 +24,7 @@ MAX_TIME="${MAX_TIME:-00:00:07:30}"
 PYTHON="${PYTHON:-python3}"
 mkdir -p "$OUT/results"
 
-# The image has torch, transformers, lightning, timm, sacrebleu, pandas, pyarrow, ... but not datasets, evaluate,
+# The image has torch, transformers, lightning, timm, sacrebleu, pandas, pyarrow, ... but not datasets,
 # jsonargparse (LightningCLI) and their few missing dependencies: local/wheels holds exactly those (cp312, no deps).
 ls local/wheels/*.whl >/dev/null 2>&1 || { echo "error: local/wheels/*.whl missing: carry local/wheels" >&2; exit 2; }
 "$PYTHON" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site local/wheels/*.whl
@@ -36,7 +36,7 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 WANDB_MODE=offline PYTHONUNBUFFERE
   "$PYTHON" - <<'PY'
 import importlib.metadata as m, platform
 names = ["torch", "transformers", "lightning", "datasets", "jsonargparse", "pyarrow", "pandas", "fsspec",
-         "huggingface_hub", "tokenizers", "timm", "sacrebleu", "torchmetrics", "evaluate"]
+         "huggingface_hub", "tokenizers", "timm", "sacrebleu", "torchmetrics"]
 print("python", platform.python_version())
 for name in names:
     try:
