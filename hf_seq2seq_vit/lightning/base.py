@@ -212,7 +212,7 @@ class TaskModule(L.LightningModule):
         self._update_eval_results()
         self._update_train_time()
         info = TrainInfo.from_dict({**self.data_info(), "global_step": int(self.trainer.global_step),
-                                    "train_time_s": round(self.train_time_s, 1), "hardware": self.hardware()})
+                                    "train_time_s": round(self.train_time_s, 3), "hardware": self.hardware()})
         CheckpointContract(task=self.task, model_config=self.model.config.to_dict(), weights_prefix="model.",
                            eval_results=dict(self.eval_results), train_info=info,
                            **self.contract_extras()).write(checkpoint)

@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
-from hf_seq2seq_vit.export.contract import IMAGE_CLASSIFICATION
+from hf_seq2seq_vit.export.contract import IMAGE_CLASSIFICATION, CheckpointContract
 from hf_seq2seq_vit.lightning.base import TaskModule
 from hf_seq2seq_vit.models.conv_vit import ConvViTConfig, ConvViTForImageClassification
 
@@ -154,6 +154,13 @@ class ImageClassificationModule(TaskModule):
     # ---------------------------------------------------------------------------------------------------------------
     def data_info(self) -> dict[str, Any]:
         return {"dataset": self._dataset_name} if self._dataset_name else {}
+
+    def restore_contract(self, contract: CheckpointContract) -> None:
+        # The class names the model was trained with (predicting on a folder of images has none of its own).
+        id2label = contract.model_config.get("id2label")
+        if id2label and len(id2label) == self.model.config.num_labels:
+            self.model.config.id2label = {int(index): name for index, name in id2label.items()}
+            self.model.config.label2id = {name: index for index, name in self.model.config.id2label.items()}
 
     def contract_extras(self) -> dict[str, Any]:
         processor = self._image_processor
