@@ -11,13 +11,14 @@ A task module writes only its step and its metrics. This base owns the rest:
   (always ``model.``: an EMA is Lightning's ``EMAWeightAveraging`` callback, which saves the averaged weights
   there), the latest validation/test metrics, the fit time and hardware, plus the task's extras (tokenizer and
   generation config, or image processor);
-
 - **exact resume**: the random generators (torch CPU and CUDA, numpy, Python) are seeded from
   ``(seed, epoch, batch, rank)`` at the start of every epoch and every training batch, as fairseq does. A run
-  killed at any point and resumed with ``--ckpt_path last`` draws the same dropout masks (and Mixup boxes) as the
-  uninterrupted run, whatever ran in between (validation, checkpointing, a fresh DataLoader iterator): there is
-  no random state that a checkpoint could miss. The batch sampler's own generator is seeded from
-  ``seed + epoch`` and its position comes back through the data module's ``state_dict``.
+  killed at any point and resumed with ``--ckpt_path last`` draws the same dropout masks (and every other random
+  number of a training step) as the uninterrupted run, whatever ran in between (validation, checkpointing, a fresh
+  DataLoader iterator). Saved generator states could not do that: what they would have to restore is the state at
+  the next batch's start, which a checkpoint written after a batch has not seen yet. The batch sampler's own
+  generator is seeded from ``seed + epoch`` and its position comes back through the data module's ``state_dict``.
+  (Random data augmentation drawn while the loader prefetches is the data module's to make resumable.)
 - **safe checkpoints**: :meth:`TaskModule.load_from_checkpoint` loads with ``weights_only=True`` and refuses
   ``http(s)`` URLs (for those Lightning would unpickle the remote file); a checkpoint of the other task stops
   with a message that names the task found and the task expected.
