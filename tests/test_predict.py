@@ -95,7 +95,8 @@ def test_image_labels_and_scores_in_input_order(tmp_path):
     table = predict(FakeClassifier(), Inputs(paths, batch_size=2), tmp_path / "labels.csv")
     with table.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["path"] for row in rows] == paths and [row["label_1"] for row in rows] == [f"class{i}" for i in range(5)]
+    assert [row["path"] for row in rows] == paths
+    assert [row["label_1"] for row in rows] == [f"class{i}" for i in range(5)]
     assert list(rows[0]) == ["index", "path", "label_1", "score_1", "label_2", "score_2"]
     text = predict(FakeClassifier(), Inputs(paths, batch_size=2), tmp_path / "labels.txt")
     assert text.read_text().splitlines() == [f"class{i}" for i in range(5)]
@@ -228,3 +229,56 @@ def test_train_py_predict_writes_translations_in_input_order(trained, tmp_path, 
     assert [record["index"] for record in records] == list(range(len(lines)))
     assert [record["source"] for record in records] == lines
     assert [record["translation"] for record in records] == translations_one_at_a_time(checkpoint, lines)
+
+
+@pytest.fixture(scope="module")
+def trained_classifier(tmp_path_factory):
+    """A ConvViT trained for 2 steps through `train.py fit` on the 80-image parquet: (config, checkpoint)."""
+    import yaml
+
+    root = tmp_path_factory.mktemp("predict_images")
+    config = yaml.safe_load((REPO / "configs" / "demo_cifar10_cpu.yaml").read_text())
+    config["trainer"].update(default_root_dir=str(root), max_steps=2, logger=False, enable_progress_bar=False,
+                             enable_model_summary=False, limit_val_batches=0)
+    config["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
+                                       "init_args": {"dirpath": str(root / "checkpoints"), "save_last": True}}]
+    config["model"]["init_args"]["model_config"].update(stem_channels=[8, 16], hidden_size=32, num_hidden_layers=2)
+    parquet = str(REPO / "tests" / "data" / "cifar10_tiny.parquet")
+    config["data"]["init_args"].update(data_files={"train": parquet, "test": parquet}, val_size=20,
+                                       max_train_examples=None, max_test_examples=None, batch_size=10, num_workers=0)
+    path = root / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    run_train_script("fit", "--config", path, cwd=root)
+    return path, root / "checkpoints" / "last.ckpt"
+
+
+@pytest.mark.parametrize("devices", [1, 2])
+def test_train_py_predict_classifies_a_folder_in_input_order(trained_classifier, tmp_path, devices):
+    from PIL import Image
+
+    from hf_seq2seq_vit.export import export_checkpoint, load_exported
+
+    config, checkpoint = trained_classifier
+    generator = torch.Generator().manual_seed(devices)
+    paths = [tmp_path / "photos" / name for name in ("b.png", "a.png", "sub/c.png", "d.jpg", "e.png")]
+    for size, path in zip((32, 48, 40, 32, 64), paths):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray((torch.rand(size, size, 3, generator=generator) * 255).to(torch.uint8).numpy()).save(path)
+    output = tmp_path / "labels.jsonl"
+    run_train_script("predict", "--config", config, "--ckpt_path", checkpoint,
+                     "--data.predict_path", tmp_path / "photos", "--data.batch_size", 2, "--trainer.devices", devices,
+                     *(["--trainer.strategy", "ddp"] if devices == 2 else []),
+                     "--trainer.callbacks+=hf_seq2seq_vit.lightning.prediction_writer.PredictionWriter",
+                     f"--trainer.callbacks.output_path={output}", cwd=tmp_path)
+    records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
+    assert [record["index"] for record in records] == list(range(len(paths)))
+    assert sorted(Path(record["path"]).name for record in records) == ["a.png", "b.png", "c.png", "d.jpg", "e.png"]
+
+    # the reference: the exported model and processor on each image alone
+    model, processor = load_exported(export_checkpoint(checkpoint, tmp_path / "exported"))
+    for record in records:
+        with Image.open(record["path"]) as image, torch.no_grad():
+            pixels = processor(image.convert("RGB"), return_tensors="pt")["pixel_values"]
+            top = model(pixels).logits[0].softmax(-1).topk(len(record["labels"]))
+        assert record["labels"] == [model.config.id2label[i] for i in top.indices.tolist()]
+        assert record["scores"] == pytest.approx(top.values.tolist(), abs=1e-5)
