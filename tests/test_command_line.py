@@ -296,3 +296,12 @@ def test_each_help_shows_an_example(command, capsys):
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert f"hf-seq2seq-vit {command} " in capsys.readouterr().out
+
+
+def test_the_console_script_names_this_main():
+    import importlib
+    import tomllib
+
+    scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
+    module_name, _, function = scripts["hf-seq2seq-vit"].partition(":")
+    assert getattr(importlib.import_module(module_name), function) is main
