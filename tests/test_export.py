@@ -465,7 +465,7 @@ def test_training_cli_with_the_export_callback_exports_the_ema_image_classifier(
         f'--data.init_args.data_files={{"train": "{tiny}"}}', "--data.init_args.val_size=20",
         "--data.init_args.batch_size=8", "--data.init_args.num_workers=0",
         "--data.init_args.max_test_examples=null", "--data.init_args.max_train_examples=null",
-        # The config's EMAWeightAveraging copies the weights at step 1 and averages (decay 0.999) from step 2; no LR
+        # The config's EMAWeightAveraging copies the weights at step 1 and averages from step 2; no LR
         # warm-up, so both steps change the weights: after 2 steps the EMA weights differ from the raw ones.
         "--trainer.fast_dev_run=2", "--model.init_args.warmup_steps=0"],
         tmp_path, monkeypatch)
