@@ -199,3 +199,18 @@ def test_predict_step_returns_the_top_k_class_names_and_probabilities_best_first
         for labels, scores in zip(out["labels"], out["scores"]):
             assert len(labels) == len(set(labels)) == 3 and set(labels) <= names
             assert scores == sorted(scores, reverse=True) and 0 < sum(scores) <= 1 + 1e-6
+
+
+def test_weight_decay_skips_vectors_and_position_embeddings_and_warmup_can_be_a_fraction():
+    module = ImageClassificationModule(model_config=TINY_MODEL, weight_decay=0.05, warmup_steps=0.25)
+    run = trainer(max_epochs=2, limit_train_batches=2, limit_val_batches=0)
+    run.fit(module, datamodule=tiny_data())
+    decay, no_decay = run.optimizers[0].param_groups
+    names = {id(parameter): name for name, parameter in module.model.named_parameters()}
+    assert decay["weight_decay"] == 0.05 and no_decay["weight_decay"] == 0.0
+    assert all(p.ndim >= 2 and "position_embeddings" not in names[id(p)] for p in decay["params"])
+    assert any("position_embeddings" in names[id(p)] for p in no_decay["params"])
+    assert len(decay["params"]) + len(no_decay["params"]) == len(names)
+    # 4 optimizer steps in all: a quarter of them (1 step) warms up, then the cosine decays
+    schedule = run.lr_scheduler_configs[0].scheduler.lr_lambdas[0]
+    assert (schedule(0), schedule(1)) == (0.0, 1.0) and schedule(3) < 1.0
