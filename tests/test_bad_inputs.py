@@ -7,8 +7,11 @@ Everything is tiny (a 1+1-layer translator, a 1-layer ConvViT, files of a few li
 
 from __future__ import annotations
 
+import contextlib
 import gzip
+import io
 import logging
+import re
 import shutil
 from pathlib import Path
 from types import SimpleNamespace
@@ -164,6 +167,24 @@ def damaged_export(ctx, name: str, damage: str):
         tensors[tensor][0, 0] = float("nan")
     save_file(tensors, folder / "model.safetensors", metadata={"format": "pt"})
     return folder
+
+
+def command_line(ctx, *argv: str) -> tuple[int, str]:
+    """``hf-seq2seq-vit ARGV``: the exit status and the last line of stderr."""
+    from hf_seq2seq_vit.cli import main
+
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        try:
+            status = main([str(arg) for arg in argv])
+        except SystemExit as exit_info:  # argparse's usage errors
+            status = exit_info.code
+    return status, stderr.getvalue().strip().splitlines()[-1]
+
+
+def one_line_error(pattern: str):
+    """A command-line user error: exit status 2 and one line naming what is wrong."""
+    return gives(lambda result, c: result[0] == 2 and re.search(pattern, result[1]) is not None)
 
 
 WHITE = np.full((8, 8, 3), 255, dtype=np.uint8)
@@ -399,6 +420,25 @@ CASES = [
      raises(ValueError, r"num_beams=0 .* must be an integer >= 1")),
     ("pipeline: empty and blank sentences", lambda c: c.translation_pipeline(["", " \t", "A man."], max_new_tokens=3),
      gives(lambda out, c: [o["translation_text"] for o in out[:2]] == ["", ""] and len(out) == 3)),
+    # --- command line ---------------------------------------------------------------------------------------------
+    ("cli: translate with a missing model",
+     lambda c: command_line(c, "translate", c.tmp / "no_model", "-i", write(c, "cli_in.txt", "A man.\n")),
+     one_line_error(r"^error: no model folder at '.*no_model'")),
+    ("cli: translate a missing input file",
+     lambda c: command_line(c, "translate", c.exported["translation"], "-i", c.tmp / "none.txt"),
+     one_line_error(r"^error: input file '.*none.txt' not found")),
+    ("cli: translate with the image model",
+     lambda c: command_line(c, "translate", c.exported["image"], "-i", write(c, "cli_in2.txt", "A man.\n")),
+     one_line_error(r"is a image-classification model, not translation; use `hf-seq2seq-vit classify`")),
+    ("cli: --num-beams 0",
+     lambda c: command_line(c, "translate", c.exported["translation"], "--num-beams", "0"),
+     one_line_error(r"argument --num-beams: expected a whole number >= 1, got 0")),
+    ("cli: classify a missing image", lambda c: command_line(c, "classify", c.exported["image"], c.tmp / "none.png"),
+     one_line_error(r"^error: no file, folder or glob match for '.*none.png'")),
+    ("cli: classify a file that is no image",
+     lambda c: command_line(c, "classify", c.exported["image"], write(c, "fake.png", b"\x89PNG\r\n\x1a\nxx"),
+                            "-o", c.tmp / "labels.csv"),
+     one_line_error(r"^error: cannot read '.*fake.png' as an image")),
     ("image pipeline: missing image", lambda c: c.image_pipeline(str(c.tmp / "holiday.jpg")),
      raises(FileNotFoundError, r"'.*holiday.jpg' does not exist")),
 ]
