@@ -41,7 +41,8 @@ DATASET_FACTS = {
         "url": "https://github.com/multi30k/dataset",
     },
     "tatoeba": {
-        "name": "Tatoeba English–Korean sentence pairs (ManyThings export)",
+        "name": "Tatoeba Korean–English sentence pairs (tatoeba.org export of 2026-05-13; tatoeba-ko-en-2025: the "
+                "ManyThings export)",
         "license": "CC BY 2.0 France (keep the contributor attribution)",
         "url": "https://tatoeba.org",
     },

@@ -118,10 +118,12 @@ def test_tokenizer_is_saved_and_reloaded_from_tokenizer_dir(tmp_path):
     assert {**saved, "truncation": None} == {**loaded, "truncation": None}
 
 
-def test_tatoeba_is_shuffled_with_a_fixed_seed_before_holding_out_val_and_test():
-    raw = load_parallel_text("bundled:tatoeba-ko-en", "ko", "en", val_size=300, test_size=300, split_seed=0)
+def test_tatoeba_2025_is_shuffled_with_a_fixed_seed_before_holding_out_val_and_test():
+    # The older 3.8k ManyThings file, split by row (the full export, bundled:tatoeba-ko-en, is split by group:
+    # tests/test_data_korean.py).
+    raw = load_parallel_text("bundled:tatoeba-ko-en-2025", "ko", "en", val_size=300, test_size=300, split_seed=0)
     assert {split: len(ds) for split, ds in raw.items()} == {"train": 3198, "validation": 300, "test": 300}
-    again = load_parallel_text("bundled:tatoeba-ko-en", "ko", "en", val_size=300, test_size=300, split_seed=0)
+    again = load_parallel_text("bundled:tatoeba-ko-en-2025", "ko", "en", val_size=300, test_size=300, split_seed=0)
     assert again["test"]["en"] == raw["test"]["en"]
     # The file is sorted by length: an unshuffled tail would hold only long sentences.
     mean = {split: sum(map(len, raw[split]["en"])) / len(raw[split]) for split in raw}
@@ -139,7 +141,7 @@ def test_stylekqc_splits_by_paraphrase_group_and_mixed_concatenates_both():
     groups = {split: {group_of[ko] for ko in raw[split]["ko"]} for split in raw}
     assert not groups["train"] & groups["test"] and not groups["train"] & groups["validation"]
     mixed = load_parallel_text("bundled:ko-en-mixed", "ko", "en", val_size=500, test_size=500)
-    assert {split: len(ds) for split, ds in mixed.items()} == {"train": 27660 + 2798, "validation": 980,
+    assert {split: len(ds) for split, ds in mixed.items()} == {"train": 27660 + 10443, "validation": 980,
                                                                  "test": 1190}
 
 

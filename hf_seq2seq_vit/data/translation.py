@@ -5,8 +5,12 @@ Where the text comes from (``dataset=``):
 - ``"bundled:multi30k"`` (default): the Multi30k files shipped in the package, found relative to the package so
   the configs work from any checkout or install. Splits train / val / test_2016_flickr (``test_split`` picks
   ``test_2017_flickr``).
-- ``"bundled:tatoeba-ko-en"``: Tatoeba English–Korean TSV (sorted by length), shuffled with ``split_seed`` and cut
-  into ``val_size`` / ``test_size`` held-out pairs and the rest for training.
+- ``"bundled:tatoeba-ko-en"``: the full Tatoeba Korean–English export of 2026-05-13 (11,443 pairs, sentence ids
+  kept as ``kor_id`` / ``eng_id``), split by connected group (pairs sharing a Korean or an English sentence stay in
+  one split; ``hf_seq2seq_vit.data.korean``): ``val_size`` / ``test_size`` held-out pairs, groups shuffled with
+  ``split_seed``.
+- ``"bundled:tatoeba-ko-en-2025"``: the older 3,798-pair ManyThings TSV that results before 2026-12 used, shuffled
+  by row with ``split_seed`` and cut into ``val_size`` / ``test_size`` held-out pairs (kept to reproduce them).
 - ``"bundled:stylekqc-ko-en"``: StyleKQC Korean × kosp2e English, split by paraphrase group through the
   ``kosp2e_split`` meta column (rows of one group never straddle splits).
 - ``"bundled:ko-en-mixed"``: both Korean corpora, split as above and concatenated split by split.
@@ -15,6 +19,14 @@ Where the text comes from (``dataset=``):
   per language (or a ``translation`` column of ``{lang: text}``; ``columns=`` names header-less TSV columns);
 - anything else is a Hugging Face Hub dataset loaded with ``datasets.load_dataset(dataset, dataset_config)``,
   e.g. ``bentrevett/multi30k`` or ``wmt14`` + ``de-en`` (needs the internet once; cached afterwards).
+
+Scale (#19): tokenization runs through ``datasets.map(batched=True, num_proc=num_proc)`` with a fingerprint made
+of the text's fingerprint, the tokenizer and ``max_length``, so a second run (or the other DDP ranks) loads the
+Arrow cache instead of tokenizing again; a source that ``datasets`` keeps in memory (bundled and line-parallel
+files) is cached under ``cache_dir`` when one is given. Token lengths are kept as a numpy column (memory-mapped
+from a ``.npy`` beside an Arrow cache), which the batch sampler works from. With ``train_shards`` the training
+split is written as Arrow shards under ``shard_dir`` and each DDP rank memory-maps only its own
+(``hf_seq2seq_vit.data.streaming``): the path for corpora larger than memory, e.g. WMT14 (``configs/wmt14_en_de.yaml``).
 
 What is cheap to check is checked in ``__init__`` (files exist, languages present, limits valid), so a bad config
 fails when the CLI builds the objects; the text is read and tokenized in ``setup()`` (and the tokenizer trained in
@@ -26,6 +38,7 @@ lines stay (their translation is empty) and each batch carries ``index``, the li
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import zlib
@@ -34,19 +47,24 @@ from typing import Any
 
 import datasets
 import lightning as L
+import numpy as np
 import torch
+from datasets.fingerprint import Hasher
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 
-from hf_seq2seq_vit.data.batching import TokenBudgetBatchSampler
+from hf_seq2seq_vit.data.batching import TokenBudgetBatchSampler, as_length_array
+from hf_seq2seq_vit.data.streaming import ShardedCorpus, write_token_shards
+from hf_seq2seq_vit.data.korean import TATOEBA_FILE, read_tatoeba_pairs, split_by_group
 from hf_seq2seq_vit.tokenization import load_tokenizer, read_corpus_lines, train_translation_tokenizers
 
 logger = logging.getLogger(__name__)
 
 BUNDLED_DIR = Path(__file__).resolve().parents[1] / "bundled"
-BUNDLED_DATASETS = ("bundled:multi30k", "bundled:tatoeba-ko-en", "bundled:stylekqc-ko-en", "bundled:ko-en-mixed")
-BUNDLED_LANGUAGES = {"bundled:tatoeba-ko-en": ["en", "ko"], "bundled:stylekqc-ko-en": ["en", "ko"],
-                     "bundled:ko-en-mixed": ["en", "ko"]}
+BUNDLED_DATASETS = ("bundled:multi30k", "bundled:tatoeba-ko-en", "bundled:tatoeba-ko-en-2025", "bundled:stylekqc-ko-en",
+                    "bundled:ko-en-mixed")
+BUNDLED_LANGUAGES = {"bundled:tatoeba-ko-en": ["en", "ko"], "bundled:tatoeba-ko-en-2025": ["en", "ko"],
+                     "bundled:stylekqc-ko-en": ["en", "ko"], "bundled:ko-en-mixed": ["en", "ko"]}
 TABLE_BUILDERS = {".tsv": "csv", ".csv": "csv", ".jsonl": "json", ".json": "json", ".parquet": "parquet"}
 VAL_SPLIT_NAMES = ("validation", "valid", "val", "dev")
 SPLITS = ("train", "validation", "test")
@@ -85,6 +103,12 @@ class TranslationDataModule(L.LightningDataModule):
         max_sentences: optional cap on the pairs in one batch.
         seed: seed of the per-epoch batch shuffle.
         num_workers: DataLoader worker processes.
+        num_proc: processes that tokenize (``datasets.map``); ``None`` tokenizes in this process.
+        cache_dir: where ``datasets`` keeps Arrow files of loaded tables / Hub data and of tokenized in-memory
+            sources (default: the ``datasets`` cache, and no cache for in-memory sources).
+        train_shards, shard_dir: write the tokenized training split as ``train_shards`` Arrow shards in
+            ``shard_dir`` (once; reused while the data and tokenizer are unchanged) and give each DDP rank only
+            its shards ``rank::world_size`` (a multiple of the number of GPUs; see ``data.streaming``).
 
     Example::
 
@@ -122,6 +146,10 @@ class TranslationDataModule(L.LightningDataModule):
         max_sentences: int | None = None,
         seed: int = 0,
         num_workers: int = 0,
+        num_proc: int | None = None,
+        cache_dir: str | None = None,
+        train_shards: int | None = None,
+        shard_dir: str | None = None,
     ):
         super().__init__()
         if src_lang == tgt_lang:
@@ -131,6 +159,14 @@ class TranslationDataModule(L.LightningDataModule):
         for name, value in (("max_train_examples", max_train_examples), ("max_val_examples", max_val_examples),
                             ("max_test_examples", max_test_examples)):
             check_example_limit(name, value)
+        if num_proc is not None and (isinstance(num_proc, bool) or not isinstance(num_proc, int) or num_proc < 1):
+            raise ValueError(f"num_proc={num_proc!r} is invalid: give an int >= 1 (tokenizing processes) or null")
+        if train_shards is not None:
+            if isinstance(train_shards, bool) or not isinstance(train_shards, int) or train_shards < 1:
+                raise ValueError(f"train_shards={train_shards!r} is invalid: give an int >= 1, a multiple of the "
+                                 "number of GPUs, or null (no shards)")
+            if not shard_dir:
+                raise ValueError("train_shards is set but shard_dir is not: name a folder to write the shards to")
         if predict_path is not None and not os.path.isfile(predict_path):
             raise FileNotFoundError(f"predict_path={predict_path!r} is not a file (working directory {os.getcwd()}); "
                                     "give a text file with one sentence per line")
@@ -151,6 +187,9 @@ class TranslationDataModule(L.LightningDataModule):
         # prediction writer that puts each source beside its translation.
         self.predict_inputs: list[str] = []
         self.num_filtered = 0
+        # Token lengths per split (numpy, memory-mapped where an Arrow cache backs the split), for the sampler.
+        self.lengths: dict[str, np.ndarray] = {}
+        self._batches_per_epoch: int | None = None  # sharded training: the most batches of any rank
         self._resume: dict[str, int] | None = None
 
     @property
@@ -173,6 +212,8 @@ class TranslationDataModule(L.LightningDataModule):
         if tokenizer_dir and not os.path.isfile(os.path.join(tokenizer_dir, "tokenizer.json")):
             self._ensure_tokenizer()
             self.tokenizer.save_pretrained(tokenizer_dir)
+        if self.hparams.train_shards:  # tokenize and shard once, before the ranks open their shards in setup()
+            self._sharded_train(write=True)
 
     def setup(self, stage: str | None = None) -> None:
         """Read the splits ``stage`` needs (all for ``None``), load or train the tokenizer, tokenize."""
@@ -185,7 +226,9 @@ class TranslationDataModule(L.LightningDataModule):
             needed = ("test",)
             self.predict_inputs = list(self.raw["test"][self.src_lang]) if "test" in self.raw else []
         for split in needed:
-            if split not in self.datasets and split in self.raw:
+            if split == "train" and self.hparams.train_shards and "train" not in self.datasets:
+                self._sharded_train(write=self._replicas()[0] == 1)
+            elif split not in self.datasets and split in self.raw:
                 self.datasets[split] = self._tokenize(split)
         if predicting and "predict" not in self.datasets:
             self.datasets["predict"] = self._predict_dataset()
@@ -229,7 +272,7 @@ class TranslationDataModule(L.LightningDataModule):
             raw = load_parallel_text(
                 self.dataset, self.src_lang, self.tgt_lang, dataset_config=h.dataset_config, data_files=h.data_files,
                 columns=h.columns, train_split=h.train_split, val_split=h.val_split, test_split=h.test_split,
-                val_size=h.val_size, test_size=h.test_size, split_seed=h.split_seed,
+                val_size=h.val_size, test_size=h.test_size, split_seed=h.split_seed, cache_dir=h.cache_dir,
             )
             limits = {"train": h.max_train_examples, "validation": h.max_val_examples, "test": h.max_test_examples}
             for split, limit in limits.items():
@@ -252,8 +295,9 @@ class TranslationDataModule(L.LightningDataModule):
         return self.tokenizer
 
     def _tokenize(self, split: str) -> datasets.Dataset:
+        """Tokenize a split through ``datasets.map`` (cached), keep its lengths, drop over-long training pairs."""
+        raw, training = self.raw[split], split == "train"
         tokenizer, src, tgt, max_length = self.tokenizer, self.src_lang, self.tgt_lang, self.max_length
-        training = split == "train"
 
         def encode(batch):
             # Evaluation keeps every pair (a filtered test set would flatter BLEU); its sources are cut instead.
@@ -261,17 +305,59 @@ class TranslationDataModule(L.LightningDataModule):
             encoded["length"] = [max(len(s), len(t)) for s, t in zip(encoded["input_ids"], encoded["labels"])]
             return encoded
 
-        dataset = self.raw[split].map(encode, batched=True, desc=f"Tokenizing {split}")
+        fingerprint = self._tokenized_fingerprint(raw, training)
+        # datasets warns (and starts idle processes) when there are fewer rows than processes.
+        num_proc = min(self.hparams.num_proc or 1, max(1, len(raw) // 1000))
+        options: dict[str, Any] = dict(batched=True, num_proc=num_proc if num_proc > 1 else None,
+                                       new_fingerprint=fingerprint, desc=f"Tokenizing {split}")
+        if not raw.cache_files and self.hparams.cache_dir:  # in memory: datasets would not cache it by itself
+            os.makedirs(self.hparams.cache_dir, exist_ok=True)
+            options["cache_file_name"] = os.path.join(self.hparams.cache_dir, f"tokenized-{fingerprint}.arrow")
+        dataset = raw.map(encode, **options)
+        lengths = _length_column(dataset, fingerprint)
         if training:
-            before = len(dataset)
-            dataset = dataset.filter(lambda lengths: [n <= max_length for n in lengths], input_columns=["length"],
-                                     batched=True)
-            self.num_filtered = before - len(dataset)
+            keep = lengths <= max_length
+            self.num_filtered = int(len(keep) - np.count_nonzero(keep))
+            if self.num_filtered:
+                kept = np.flatnonzero(keep)
+                dataset, lengths = dataset.select(kept), np.asarray(lengths[kept], dtype=np.int32)
             logger.info("Dropped %d of %d training pairs longer than max_length=%d tokens; %d remain",
-                        self.num_filtered, before, max_length, len(dataset))
+                        self.num_filtered, len(keep), max_length, len(dataset))
             if len(dataset) == 0:
                 raise ValueError(f"No training pair has at most max_length={max_length} tokens; raise max_length")
+        self.lengths[split] = lengths
         return dataset
+
+    def _tokenized_fingerprint(self, raw: datasets.Dataset, training: bool) -> str:
+        # The text's fingerprint (datasets: the source files, or the content of an in-memory table) and what the
+        # tokenization depends on. The tokenizer enters as its JSON without the truncation/padding state that
+        # each call leaves behind (hashing the object itself would change after its first use).
+        state = json.loads(self.tokenizer.backend_tokenizer.to_str())
+        state["truncation"] = state["padding"] = None
+        return Hasher.hash(["hf_seq2seq_vit.translation.v1", raw._fingerprint, state, self.src_lang, self.tgt_lang,
+                            self.max_length, training])
+
+    def _sharded_train(self, write: bool) -> None:
+        """Open this rank's training shards (writing them first when ``write`` and they are missing or stale)."""
+        h = self.hparams
+        self._load_raw()
+        self._ensure_tokenizer()
+        fingerprint = self._tokenized_fingerprint(self.raw["train"], training=True) + f"-{h.train_shards}-shards"
+        corpus = ShardedCorpus(h.shard_dir, fingerprint)
+        if not corpus.is_current:
+            if not write:
+                raise RuntimeError(f"shard_dir={h.shard_dir!r} holds no finished shards of this data and tokenizer; "
+                                   "prepare_data() writes them (the Trainer runs it before setup on each node)")
+            dataset = self._tokenize("train")
+            write_token_shards(dataset, self.lengths["train"], h.shard_dir, h.train_shards, fingerprint)
+            corpus = ShardedCorpus(h.shard_dir, fingerprint)
+        world_size, rank = self._replicas()
+        self.datasets["train"], self.lengths["train"] = corpus.open(rank, world_size)
+        self._batches_per_epoch = corpus.batches_per_epoch(world_size, self.max_tokens, h.max_sentences)
+
+    def _replicas(self) -> tuple[int, int]:
+        trainer = self.trainer
+        return (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
 
     def _predict_dataset(self) -> list[dict[str, Any]]:
         lines = read_corpus_lines(self.predict_path)
@@ -287,12 +373,14 @@ class TranslationDataModule(L.LightningDataModule):
             self.datasets[split] = self._tokenize(split)  # set up for another stage (e.g. test after fit)
         if split not in self.datasets:
             raise ValueError(f"The data has no {split!r} split (it has {sorted(self.datasets)}); see the split options")
-        trainer = self.trainer
-        replicas, rank = (trainer.world_size, trainer.global_rank) if trainer is not None else (1, 0)
-        lengths = self.datasets[split]["length"] if split != "predict" else [e["length"] for e in
-                                                                             self.datasets[split]]
+        replicas, rank = self._replicas()
+        lengths = self.lengths[split] if split != "predict" else [e["length"] for e in self.datasets[split]]
+        num_batches = None
+        if split == "train" and self._batches_per_epoch is not None:
+            # Sharded: the rows are this rank's already; every rank cuts as many batches as the fullest rank.
+            replicas, rank, num_batches = 1, 0, self._batches_per_epoch
         return TokenBudgetBatchSampler(lengths, max_tokens, shuffle=shuffle, seed=self.seed, num_replicas=replicas,
-                                       rank=rank, max_sentences=self.hparams.max_sentences)
+                                       rank=rank, max_sentences=self.hparams.max_sentences, num_batches=num_batches)
 
     def _loader(self, split: str, sampler: TokenBudgetBatchSampler, with_index: bool = False) -> DataLoader:
         if split == "predict":
@@ -306,6 +394,22 @@ class TranslationDataModule(L.LightningDataModule):
         collate = _TranslationCollator(self.tokenizer, self.src_lang, self.tgt_lang)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
+
+
+def _length_column(dataset: datasets.Dataset, fingerprint: str) -> np.ndarray:
+    """The ``length`` column as int32 numpy: memory-mapped from a ``.npy`` beside the Arrow cache when there is one."""
+    cached = dataset.cache_files and dataset._indices is None
+    path = Path(dataset.cache_files[0]["filename"]).with_name(f"lengths-{fingerprint}.npy") if cached else None
+    if path is not None and path.is_file():
+        return np.load(path, mmap_mode="r")
+    column = dataset.select_columns(["length"]).with_format("arrow")[:]["length"]
+    lengths = np.asarray(as_length_array(column), dtype=np.int32)
+    if path is None:
+        return lengths
+    temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")  # DDP ranks may write it at the same time
+    np.save(temporary, lengths)
+    os.replace(temporary, path)
+    return np.load(path, mmap_mode="r")
 
 
 class _TranslationCollator:
@@ -382,6 +486,7 @@ def load_parallel_text(
     val_size: int = 500,
     test_size: int = 500,
     split_seed: int = 0,
+    cache_dir: str | None = None,
 ) -> datasets.DatasetDict:
     """Load parallel text as a ``DatasetDict`` with splits train/validation/test and one column per language.
 
@@ -397,7 +502,7 @@ def load_parallel_text(
     langs = (src_lang, tgt_lang)
     check_parallel_source(dataset, src_lang, tgt_lang, data_files=data_files, columns=columns)
     if data_files is not None:
-        raw = _load_table_files(data_files, columns)
+        raw = _load_table_files(data_files, columns, cache_dir=cache_dir)
     elif dataset.startswith("bundled:"):
         raw = _load_bundled(dataset, langs, test_split, split_seed, val_size, test_size)
         return _drop_incomplete_pairs(_check_languages(raw, langs, dataset), langs, dataset)
@@ -405,9 +510,9 @@ def load_parallel_text(
         raw = _load_line_parallel(Path(dataset), langs, train_split, val_split, test_split)
         return _drop_incomplete_pairs(_check_languages(raw, langs, dataset), langs, dataset)
     elif os.path.isfile(dataset):
-        raw = _load_table_files({"train": dataset}, columns)
+        raw = _load_table_files({"train": dataset}, columns, cache_dir=cache_dir)
     else:  # a Hub dataset name such as "bentrevett/multi30k" or "wmt14"
-        raw = datasets.load_dataset(dataset, dataset_config)
+        raw = datasets.load_dataset(dataset, dataset_config, cache_dir=cache_dir)
     raw = _flatten_translation_column(raw, langs)
     _check_languages(raw, langs, dataset)
     raw = _drop_incomplete_pairs(raw, langs, dataset)
@@ -440,6 +545,13 @@ def _load_bundled(name, langs, test_split, split_seed, val_size, test_size) -> d
     korean = BUNDLED_DIR / "korean-english"
     parts = []
     if name in ("bundled:tatoeba-ko-en", "bundled:ko-en-mixed"):
+        # Many-to-many links: split by connected group so that no sentence is in two splits.
+        splits = split_by_group(read_tatoeba_pairs(TATOEBA_FILE), val_size, test_size, seed=split_seed)
+        features = datasets.Features({"kor_id": datasets.Value("int64"), "ko": datasets.Value("string"),
+                                      "eng_id": datasets.Value("int64"), "en": datasets.Value("string")})
+        parts.append(datasets.DatasetDict({split: datasets.Dataset.from_list(rows, features=features)
+                                           for split, rows in splits.items()}))
+    if name == "bundled:tatoeba-ko-en-2025":
         table = _load_table_files({"train": str(korean / "tatoeba-kor-eng.tsv.gz")}, ["en", "ko", "attribution"])
         parts.append(_canonical_splits(table, langs, "train", None, None, val_size, test_size, split_seed))
     if name in ("bundled:stylekqc-ko-en", "bundled:ko-en-mixed"):
@@ -451,8 +563,10 @@ def _load_bundled(name, langs, test_split, split_seed, val_size, test_size) -> d
             split: table.filter(lambda s, name=source: s == name, input_columns="kosp2e_split")
             for split, source in (("train", "train"), ("validation", "dev"), ("test", "test"))
         }))
+    # One text type for all parts (the CSV reader gives large_string, Dataset.from_list string).
+    text = datasets.Features({lang: datasets.Value("string") for lang in langs})
     return datasets.DatasetDict({
-        split: datasets.concatenate_datasets([part[split].select_columns(list(langs)) for part in parts])
+        split: datasets.concatenate_datasets([part[split].select_columns(list(langs)).cast(text) for part in parts])
         for split in SPLITS
     })
 
@@ -523,7 +637,8 @@ def _check_table_files(data_files: dict[str, str], columns: list[str] | None, la
                                  "src_lang/tgt_lang to two of them, or name header-less columns with columns=[...]")
 
 
-def _load_table_files(data_files: dict[str, str], columns: list[str] | None) -> datasets.DatasetDict:
+def _load_table_files(data_files: dict[str, str], columns: list[str] | None,
+                      cache_dir: str | None = None) -> datasets.DatasetDict:
     suffix = _table_suffix(data_files)
     options: dict[str, Any] = {}
     if TABLE_BUILDERS[suffix] == "csv":
@@ -535,7 +650,7 @@ def _load_table_files(data_files: dict[str, str], columns: list[str] | None) -> 
     for split, path in data_files.items():  # one file at a time, so that an error can name it
         try:
             splits[split] = datasets.load_dataset(TABLE_BUILDERS[suffix], data_files={split: path}, split=split,
-                                                  **options)
+                                                  cache_dir=cache_dir, **options)
         except (datasets.exceptions.DatasetGenerationError, UnicodeDecodeError, EOFError, OSError, zlib.error) as error:
             # datasets wraps the real cause (a pandas ParserError naming the line, a UnicodeDecodeError, a truncated
             # gzip stream) in a DatasetGenerationError that names no file.
