@@ -52,6 +52,7 @@ __all__ = [
     "normalize_whitespace",
     "read_corpus_lines",
     "read_text_lines",
+    "train_separate_vocab_tokenizer",
     "train_tokenizer",
     "train_translation_tokenizers",
 ]
@@ -194,6 +195,12 @@ def train_tokenizer(
             vocab_size,
             backend.get_vocab_size(),
         )
+    return _wrap(backend, language_tags, model_max_length)
+
+
+def _wrap(backend: Tokenizer, language_tags: list[str], model_max_length: int) -> PreTrainedTokenizerFast:
+    """The trained ``backend`` with ``</s>`` appended to every sequence, as a ``PreTrainedTokenizerFast``."""
+    special_tokens = [*SPECIAL_TOKENS, *language_tags]
     # The trainer assigns ids in the order of `special_tokens`; the model config relies on these ids.
     ids = [backend.token_to_id(token) for token in special_tokens]
     if ids != list(range(len(special_tokens))):
@@ -282,6 +289,79 @@ def train_translation_tokenizers(
     src_tokenizer = train_tokenizer(texts=_iter_strings(src_texts, "src_texts"), **options)
     tgt_tokenizer = train_tokenizer(texts=_iter_strings(tgt_texts, "tgt_texts"), **options)
     return src_tokenizer, tgt_tokenizer
+
+
+def train_separate_vocab_tokenizer(
+    texts: dict[str, Iterable[str]],
+    vocab_sizes: dict[str, int],
+    model: str = "bpe",
+    min_frequency: int = 2,
+    model_max_length: int = 512,
+) -> PreTrainedTokenizerFast:
+    """One tokenizer whose vocabulary is the union of vocabularies trained on each language separately.
+
+    A joint vocabulary is learned on both sides together, so the language with more distinct characters (Korean
+    has over a thousand syllables) or more text decides how many subwords the other one gets. Here each language
+    gets its own budget: a subword model is trained per language with ``vocab_sizes[lang]`` tokens and the two are
+    merged into one model of the same kind, saved in one ``tokenizer.json`` (nothing extra to ship; the model
+    keeps one shared embedding table). Merging: the special tokens keep ids 0-3, then every language's tokens
+    follow in its own order, a token both have kept once. Unigram pieces keep their log-probability (the higher one
+    when both have it); BPE merges are interleaved by rank (first of each language, then second, ...), which
+    tokenizes each language exactly as its own model does wherever the scripts differ (Hangul vs Latin) and shares
+    only what both learned (digits, punctuation, names written in Latin letters).
+
+    Args:
+        texts: language -> its training sentences, e.g. ``{"ko": dataset["ko"], "en": dataset["en"]}``.
+        vocab_sizes: language -> its vocabulary size (special tokens included); same keys as ``texts``.
+        model, min_frequency, model_max_length: as in :func:`train_tokenizer`.
+
+    Example::
+
+        >>> tok = train_separate_vocab_tokenizer({"ko": ["나는 사과를 좋아해요."] * 20, "en": ["I like apples."] * 20},
+        ...                                      {"ko": 40, "en": 40})
+        >>> tok.decode(tok("나는 사과를 좋아해요.").input_ids, skip_special_tokens=True)
+        '나는 사과를 좋아해요.'
+    """
+    if not isinstance(texts, dict) or not isinstance(vocab_sizes, dict) or set(texts) != set(vocab_sizes):
+        raise ValueError(f"texts and vocab_sizes must be dicts with the same languages as keys, e.g. {{'ko': 4000, "
+                         f"'en': 2000}}; got the languages {sorted(texts) if isinstance(texts, dict) else texts!r} "
+                         f"and {sorted(vocab_sizes) if isinstance(vocab_sizes, dict) else vocab_sizes!r}")
+    if len(texts) < 2:
+        raise ValueError(f"train_separate_vocab_tokenizer needs two or more languages, got {sorted(texts)}; use "
+                         "train_tokenizer for one")
+    parts = []
+    for lang, lang_texts in texts.items():
+        try:
+            tokenizer = train_tokenizer(_first_checked(_iter_strings(lang_texts, f"texts[{lang!r}]"), f"texts[{lang!r}]"),
+                                        vocab_size=vocab_sizes[lang], model=model, min_frequency=min_frequency)
+        except ValueError as error:
+            raise ValueError(f"vocab_sizes[{lang!r}]: {error}") from error
+        parts.append(json.loads(tokenizer.backend_tokenizer.to_str()))
+    merged = dict(parts[0])
+    merged["model"] = (_merge_unigram if model == "unigram" else _merge_bpe)([part["model"] for part in parts])
+    return _wrap(Tokenizer.from_str(json.dumps(merged)), [], model_max_length)
+
+
+def _merge_unigram(models_: list[dict]) -> dict:
+    scores: dict[str, float] = {}
+    for model in models_:
+        for piece, score in model["vocab"]:
+            scores[piece] = max(score, scores.get(piece, score)) if piece not in SPECIAL_TOKENS else 0.0
+    order = list(SPECIAL_TOKENS) + [piece for piece in dict.fromkeys(
+        piece for model in models_ for piece, _ in model["vocab"]) if piece not in SPECIAL_TOKENS]
+    return {**models_[0], "vocab": [[piece, scores[piece]] for piece in order], "unk_id": UNK_TOKEN_ID}
+
+
+def _merge_bpe(models_: list[dict]) -> dict:
+    tokens = list(SPECIAL_TOKENS) + [token for token in dict.fromkeys(
+        token for model in models_ for token in sorted(model["vocab"], key=model["vocab"].get))
+        if token not in SPECIAL_TOKENS]
+    merges = []
+    for rank_merges in itertools.zip_longest(*(model["merges"] for model in models_)):
+        merges.extend(tuple(merge) if isinstance(merge, list) else tuple(merge.split(" "))
+                      for merge in rank_merges if merge is not None)
+    merges = [list(merge) for merge in dict.fromkeys(merges)]
+    return {**models_[0], "vocab": {token: index for index, token in enumerate(tokens)}, "merges": merges}
 
 
 def load_tokenizer(path: str | os.PathLike) -> PreTrainedTokenizerFast:

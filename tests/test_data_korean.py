@@ -104,3 +104,22 @@ def test_shipped_export_split_is_group_disjoint_and_lacks_the_seed_sentence():
 def test_the_2025_tatoeba_split_is_still_available():
     raw = load_parallel_text("bundled:tatoeba-ko-en-2025", "ko", "en", val_size=300, test_size=300, split_seed=0)
     assert {split: len(raw[split]) for split in raw} == {"train": 3198, "validation": 300, "test": 300}
+
+
+def test_data_module_trains_per_language_vocabularies_into_one_saved_tokenizer(tmp_path):
+    from hf_seq2seq_vit.data.translation import TranslationDataModule
+    from hf_seq2seq_vit.tokenization import load_tokenizer
+
+    options = dict(val_size=50, test_size=50, max_train_examples=400, tokenizer_model="unigram",
+                   tokenizer_vocab_size={"ko": 700, "en": 300}, tokenizer_dir=str(tmp_path / "tok"))
+    dm = TranslationDataModule("bundled:tatoeba-ko-en", "ko", "en", **options)
+    dm.prepare_data()
+    dm.setup("fit")
+    english = [t for t in dm.tokenizer.get_vocab() if t.strip("▁").isascii() and t.strip("▁").isalpha()]
+    assert len(english) > 250  # English got its own budget, not what Korean's syllables left over
+    loaded = load_tokenizer(tmp_path / "tok")
+    assert loaded.get_vocab() == dm.tokenizer.get_vocab()
+    sample = dm.raw["validation"]["ko"][:5]
+    assert loaded(sample).input_ids == dm.tokenizer(sample).input_ids
+    with pytest.raises(ValueError, match=r"one size for each of 'ko' and 'en'"):
+        TranslationDataModule("bundled:tatoeba-ko-en", "ko", "en", tokenizer_vocab_size={"ko": 700, "de": 300})

@@ -15,6 +15,7 @@ from hf_seq2seq_vit.tokenization import (
     load_tokenizer,
     normalize_whitespace,
     read_corpus_lines,
+    train_separate_vocab_tokenizer,
     train_tokenizer,
     train_translation_tokenizers,
 )
@@ -277,3 +278,55 @@ def test_read_corpus_lines_names_the_file_and_line_of_bad_bytes(tmp_path):
     with_bom = tmp_path / "bom.en"
     with_bom.write_bytes("\ufeffA man.\r\n\r\nA dog.\n".encode("utf-8"))
     assert read_corpus_lines(with_bom) == ["A man.", "", "A dog."]  # empty lines kept, BOM and CRLF dropped
+
+
+# ---------------------------------------------------------------------------------- per-language (separate) vocabularies
+@pytest.fixture(scope="module")
+def tatoeba_sides() -> dict[str, list[str]]:
+    rows = [line.split("\t") for line in head(TATOEBA, 800)]
+    return {"ko": [row[1] for row in rows], "en": [row[0] for row in rows]}
+
+
+@pytest.fixture(scope="module", params=["bpe", "unigram"])
+def separate(request, tatoeba_sides):
+    return request.param, train_separate_vocab_tokenizer(tatoeba_sides, {"ko": 900, "en": 500}, model=request.param)
+
+
+def test_separate_vocabularies_round_trip_and_keep_the_special_ids(separate, tatoeba_sides):
+    _, tok = separate
+    assert tok.convert_ids_to_tokens([0, 1, 2, 3]) == ["<pad>", "<s>", "</s>", "<unk>"]
+    for text in ROUND_TRIP[:1] + tatoeba_sides["ko"][-50:] + tatoeba_sides["en"][-50:]:
+        ids = tok(text).input_ids
+        assert ids[-1] == EOS_TOKEN_ID
+        assert tok.decode(ids, skip_special_tokens=True) == normalize_whitespace(text)
+
+
+def test_separate_vocabularies_tokenize_each_language_as_its_own_model(separate, tatoeba_sides):
+    # Korean and English share no letters, so each side must come out exactly as its own tokenizer cuts it,
+    # the other language's subwords and merges notwithstanding.
+    model, tok = separate
+    for lang, size in (("ko", 900), ("en", 500)):
+        alone = train_tokenizer(tatoeba_sides[lang], vocab_size=size, model=model)
+        # Letters of one script, spaces and punctuation (split off into tokens of their own before the subwords).
+        hangul_or_latin = [t for t in tatoeba_sides[lang] if "".join(c for c in t if c not in " .,!?'\"").isalpha()][:100]
+        assert len(hangul_or_latin) > 20
+        for text in hangul_or_latin:
+            assert tok.tokenize(text) == alone.tokenize(text)
+    # One vocabulary of about both sizes together (the shared characters and the specials counted once).
+    assert 900 + 500 - 200 < len(tok) <= 900 + 500 - 4
+
+
+def test_separate_vocabularies_save_and_load_the_same(separate, tmp_path, tatoeba_sides):
+    _, tok = separate
+    tok.save_pretrained(tmp_path)
+    loaded = load_tokenizer(tmp_path)
+    texts = tatoeba_sides["ko"][:30] + tatoeba_sides["en"][:30]
+    assert loaded(texts).input_ids == tok(texts).input_ids
+    assert loaded.get_vocab() == tok.get_vocab()
+
+
+def test_separate_vocabularies_check_their_arguments(tatoeba_sides):
+    with pytest.raises(ValueError, match="same languages"):
+        train_separate_vocab_tokenizer(tatoeba_sides, {"ko": 900})
+    with pytest.raises(ValueError, match=r"vocab_sizes\['ko'\].*smaller than the number of distinct characters"):
+        train_separate_vocab_tokenizer(tatoeba_sides, {"ko": 100, "en": 500}, model="unigram")

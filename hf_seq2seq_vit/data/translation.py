@@ -56,7 +56,8 @@ from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 from hf_seq2seq_vit.data.batching import TokenBudgetBatchSampler, as_length_array
 from hf_seq2seq_vit.data.streaming import ShardedCorpus, write_token_shards
 from hf_seq2seq_vit.data.korean import TATOEBA_FILE, read_tatoeba_pairs, split_by_group
-from hf_seq2seq_vit.tokenization import load_tokenizer, read_corpus_lines, train_translation_tokenizers
+from hf_seq2seq_vit.tokenization import (load_tokenizer, read_corpus_lines, train_separate_vocab_tokenizer,
+                                         train_translation_tokenizers)
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +98,11 @@ class TranslationDataModule(L.LightningDataModule):
         predict_path: a text file (``.gz`` allowed), one source sentence per line, for ``predict``; without it,
             ``predict`` translates the test split.
         tokenizer_dir: a saved tokenizer folder to load; if it does not exist, the trained tokenizer is saved there.
-        tokenizer_vocab_size, tokenizer_model: size and kind (``bpe``/``unigram``) of the joint tokenizer trained otherwise.
+        tokenizer_vocab_size, tokenizer_model: size and kind (``bpe``/``unigram``) of the tokenizer trained otherwise.
+            An int is one joint vocabulary learned on both sides; a mapping language -> size (``{ko: 4000, en: 2000}``)
+            learns each language's vocabulary on its own side with its own budget and merges them into one
+            tokenizer (``train_separate_vocab_tokenizer``), so Korean's thousand-plus syllables do not eat English's
+            share. Either way one ``tokenizer.json`` is saved with the model and nothing else is needed to decode.
         max_length: training pairs with more tokens on either side are dropped (count logged); eval sources cut.
         max_tokens: padded tokens per batch and side; ``eval_max_tokens`` for validation/test/predict (default the same).
         max_sentences: optional cap on the pairs in one batch.
@@ -138,7 +143,7 @@ class TranslationDataModule(L.LightningDataModule):
         max_test_examples: int | None = None,
         predict_path: str | None = None,
         tokenizer_dir: str | None = None,
-        tokenizer_vocab_size: int = 8000,
+        tokenizer_vocab_size: int | dict[str, int] = 8000,
         tokenizer_model: str = "bpe",
         max_length: int = 128,
         max_tokens: int = 4096,
@@ -167,6 +172,10 @@ class TranslationDataModule(L.LightningDataModule):
                                  "number of GPUs, or null (no shards)")
             if not shard_dir:
                 raise ValueError("train_shards is set but shard_dir is not: name a folder to write the shards to")
+        if isinstance(tokenizer_vocab_size, dict) and set(tokenizer_vocab_size) != {src_lang, tgt_lang}:
+            raise ValueError(f"tokenizer_vocab_size={tokenizer_vocab_size!r}: a per-language vocabulary needs one size "
+                             f"for each of {src_lang!r} and {tgt_lang!r}, e.g. {{{src_lang!r}: 4000, {tgt_lang!r}: 2000}}; "
+                             "or give one int for a joint vocabulary")
         if predict_path is not None and not os.path.isfile(predict_path):
             raise FileNotFoundError(f"predict_path={predict_path!r} is not a file (working directory {os.getcwd()}); "
                                     "give a text file with one sentence per line")
@@ -288,10 +297,16 @@ class TranslationDataModule(L.LightningDataModule):
                 self.tokenizer = load_tokenizer(tokenizer_dir)
             else:
                 train = self._load_raw()["train"]
-                self.tokenizer, _ = train_translation_tokenizers(
-                    train[self.src_lang], train[self.tgt_lang], vocab_size=self.hparams.tokenizer_vocab_size,
-                    model=self.hparams.tokenizer_model, model_max_length=self.max_length,
-                )
+                vocab_size = self.hparams.tokenizer_vocab_size
+                if isinstance(vocab_size, dict):
+                    self.tokenizer = train_separate_vocab_tokenizer(
+                        {lang: train[lang] for lang in (self.src_lang, self.tgt_lang)}, dict(vocab_size),
+                        model=self.hparams.tokenizer_model, model_max_length=self.max_length)
+                else:
+                    self.tokenizer, _ = train_translation_tokenizers(
+                        train[self.src_lang], train[self.tgt_lang], vocab_size=vocab_size,
+                        model=self.hparams.tokenizer_model, model_max_length=self.max_length,
+                    )
         return self.tokenizer
 
     def _tokenize(self, split: str) -> datasets.Dataset:
