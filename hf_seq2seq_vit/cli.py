@@ -29,7 +29,7 @@ from typing import Any, TextIO
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CommandLineError", "find_images", "load_model", "main", "translate_lines"]
+__all__ = ["CommandLineError", "find_images", "load_model", "load_translation_engine", "main", "translate_lines"]
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 
@@ -110,7 +110,7 @@ def translate_lines(
 
     if batch_size < 1 or chunk_size < 1:
         raise CommandLineError(f"--batch-size and --chunk-size must be >= 1, got {batch_size} and {chunk_size}")
-    device = next(model.parameters()).device
+    device = model.device if not hasattr(model, "parameters") else next(model.parameters()).device  # an engine: cpu
     iterator = iter(lines)
     limit, truncated = tokenizer.model_max_length, 0
     while True:
@@ -192,9 +192,38 @@ def _generate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
+def load_translation_engine(name: str, engine: str, device: str = "cpu", quantization: str | None = None):
+    """``(model_or_engine, tokenizer)`` for ``translate --engine``: ``torch``, ``torch-int8`` or ``ctranslate2``.
+
+    With ``ctranslate2``, MODEL is a folder written by ``export --format ctranslate2`` or a Hugging Face folder /
+    Hub id (converted in memory); ``quantization`` is the compute type (int8, int8_float32, float32).
+
+    Example::
+
+        >>> engine, tokenizer = load_translation_engine("outputs/model-ct2", "ctranslate2")   # doctest: +SKIP
+    """
+    from .engines import CTranslate2Engine, build_engine, is_ctranslate2_folder
+
+    if engine != "torch" and device != "cpu":
+        raise CommandLineError(f"--engine {engine} runs on the CPU only; drop --device {device}")
+    if quantization is not None and engine != "ctranslate2":
+        raise CommandLineError("--quantization is for --engine ctranslate2 (use --engine torch-int8 for int8 torch)")
+    try:
+        if engine == "ctranslate2" and Path(name).is_dir() and is_ctranslate2_folder(name):
+            loaded = CTranslate2Engine(name, compute_type=quantization or "default")
+            return loaded, loaded.tokenizer
+        if Path(name).is_dir() and is_ctranslate2_folder(name):
+            raise CommandLineError(f"{name!r} is a CTranslate2 export; translate it with --engine ctranslate2")
+        _, model, tokenizer = load_model(name, device, task="translation")
+        built = build_engine(engine, model, tokenizer, quantization=quantization)
+    except (ImportError, ValueError) as error:
+        raise CommandLineError(str(error)) from error
+    return (built if built is not None else model), tokenizer
+
+
 def _run_translate(args: argparse.Namespace) -> int:
     source = _open_input(args.input)
-    _, model, tokenizer = load_model(args.model, args.device, task="translation")
+    model, tokenizer = load_translation_engine(args.model, args.engine, args.device, args.quantization)
     show = (args.input != "-" and sys.stderr.isatty()) if args.progress is None else args.progress
     total = _count_lines(Path(args.input)) if args.input != "-" else None
     with source as reader, _open_output(args.output) as target, _progress(total, "line", show) as bar:
@@ -311,7 +340,10 @@ def _run_explain(args: argparse.Namespace) -> int:
 
 
 # ------------------------------------------------------------------------------------------- export and train hand-offs
-EXPORT_EXAMPLE = "example:\n  hf-seq2seq-vit export runs/best.ckpt outputs/my-model [--push-to-hub user/my-model]\n"
+EXPORT_EXAMPLE = ("example:\n"
+                  "  hf-seq2seq-vit export runs/best.ckpt outputs/my-model [--push-to-hub user/my-model]\n"
+                  "  hf-seq2seq-vit export runs/best.ckpt outputs/model-ct2 --format ctranslate2 --quantization int8\n"
+                  "  hf-seq2seq-vit export runs/cifar10.ckpt outputs/cifar10-onnx --format onnx\n")
 TRAIN_EXAMPLE = ("example:\n"
                  "  hf-seq2seq-vit train fit --config configs/demo_translation_cpu.yaml --trainer.max_epochs 2\n"
                  "  hf-seq2seq-vit train predict --config CONFIG --ckpt_path best.ckpt --data.predict_path in.txt\n")
@@ -395,6 +427,12 @@ def build_parser() -> argparse.ArgumentParser:
     translate.add_argument("--chunk-size", type=_positive, default=1024,
                            help="lines read at a time; sorted by length within a chunk (1024)")
     decoding(translate)
+    translate.add_argument("--engine", choices=["torch", "torch-int8", "ctranslate2"], default="torch",
+                           help="torch (default); torch-int8: Linear layers in int8 (CPU); ctranslate2: CTranslate2 "
+                                "(MODEL exported with --format ctranslate2, or converted on load; pip install "
+                                "'hf-seq2seq-vit[ct2]')")
+    translate.add_argument("--quantization", choices=["float32", "int8", "int8_float32"],
+                           help="--engine ctranslate2: the compute type (default: as the model is stored)")
     _progress_flags(translate, "default: on for a file input when stderr is a terminal")
     translate.set_defaults(run=_run_translate)
 

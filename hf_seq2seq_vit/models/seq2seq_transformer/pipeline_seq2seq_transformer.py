@@ -46,6 +46,11 @@ class TranslationPipeline(Pipeline):
     - ``truncation`` (default ``True``): cut sources longer than the tokenizer's ``model_max_length``.
     - ``clean_up_tokenization_spaces``: passed to ``tokenizer.decode``.
 
+    Built with ``engine="ctranslate2"`` (the model converted to CTranslate2 in memory; ``engine_options=
+    {"quantization": "int8"}`` computes in int8) or ``engine="torch-int8"`` (``nn.Linear`` layers dynamically
+    quantized), the pipeline decodes with that engine, sentences sorted by length into batches; both need the
+    ``hf_seq2seq_vit`` package (``pip install 'hf-seq2seq-vit[ct2]'`` for CTranslate2).
+
     Example::
 
         >>> translator = TranslationPipeline(model=model, tokenizer=tokenizer, num_beams=4)   # doctest: +SKIP
@@ -61,7 +66,8 @@ class TranslationPipeline(Pipeline):
     # Generation arguments are handled here, not by the base class: its handling changed between 5.x releases.
     _pipeline_calls_generate = False
 
-    def __init__(self, *args: Any, **kwargs: Any):
+    def __init__(self, *args: Any, engine: str = "torch", engine_options: dict[str, Any] | None = None,
+                 **kwargs: Any):
         super().__init__(*args, **kwargs)
         if not self.model.config.is_encoder_decoder or not hasattr(self.model, "generate"):
             raise ValueError(
@@ -78,6 +84,8 @@ class TranslationPipeline(Pipeline):
                 "trained with"
             )
         check_loaded_weights(self.model)
+        self.engine_name = engine
+        self.engine = _build_engine(engine, self.model, self.tokenizer, dict(engine_options or {}))
 
     def _sanitize_parameters(
         self,
@@ -125,6 +133,9 @@ class TranslationPipeline(Pipeline):
     def _translate(self, sentences: list[str], **kwargs: Any) -> list[list[dict[str, str]]]:
         """The translations of each sentence; blank sentences get empty ones without running the model."""
         written = [index for index, text in enumerate(sentences) if text.strip()]
+        if self.engine is not None:
+            # Batches of similar length (longest first): less padding; results go back to input order below.
+            written.sort(key=lambda index: -len(self.tokenizer(sentences[index], verbose=False).input_ids))
         outputs = super().__call__([sentences[index] for index in written], **kwargs) if written else []
         if written and len(sentences) == 1 and isinstance(outputs[0], dict):
             outputs = [outputs]  # the base class unwraps the result of a single input
@@ -140,7 +151,8 @@ class TranslationPipeline(Pipeline):
 
     def _forward(self, model_inputs: dict[str, torch.Tensor], **generate_kwargs: Any):
         batch_size = model_inputs["input_ids"].shape[0]
-        output_ids = self.model.generate(**model_inputs, **generate_kwargs)  # (B * n, T)
+        generate = self.engine.generate if self.engine is not None else self.model.generate
+        output_ids = generate(**model_inputs, **generate_kwargs)  # (B * n, T)
         # Group the n translations of each sentence so that the base class can split the batch per sentence.
         return {"output_ids": output_ids.reshape(batch_size, -1, output_ids.shape[-1])}  # (B, n, T)
 
@@ -153,6 +165,27 @@ class TranslationPipeline(Pipeline):
             }
             for ids in model_outputs["output_ids"][0]
         ]
+
+
+def _build_engine(engine: str, model, tokenizer, options: dict[str, Any]):
+    """``None`` for ``engine="torch"``; otherwise the engine built by the ``hf_seq2seq_vit`` package.
+
+    The other engines (``torch-int8``, ``ctranslate2``) live in ``hf_seq2seq_vit.engines``, imported by name only
+    when asked for: this file travels as remote code and depends on torch and transformers alone.
+    """
+    if engine == "torch":
+        if options:
+            raise ValueError(f"engine_options {sorted(options)} are for the other engines; engine='torch' takes none")
+        return None
+    import importlib
+
+    try:
+        engines = importlib.import_module("hf_seq2seq_vit.engines")
+    except ImportError as error:
+        raise ImportError(
+            f"engine={engine!r} comes with the hf_seq2seq_vit package ({error}); pip install 'hf-seq2seq-vit[ct2]'"
+        ) from error
+    return engines.build_engine(engine, model, tokenizer, **options)
 
 
 def check_loaded_weights(model: torch.nn.Module) -> None:
