@@ -151,14 +151,38 @@ def _progress(total: int | None, unit: str, enabled: bool):
     return tqdm(total=total, unit=unit, file=sys.stderr, disable=not enabled, dynamic_ncols=True)
 
 
-def _open_input(path: str) -> TextIO:
-    """The input as UTF-8 text (whatever the locale); ``-`` is stdin, left open afterwards."""
-    if path == "-":
-        return _borrowed(io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace", newline=None))
-    if not Path(path).is_file():
+def _open_input(path: str) -> contextlib.AbstractContextManager[Iterator[str]]:
+    """The input's lines as UTF-8 text (whatever the locale); ``-`` is stdin, left open afterwards.
+
+    Bytes that are not UTF-8 stop the run with the file and line named: replacing them would translate garbage and
+    exit 0 (a legacy-encoded Korean file, e.g. CP949, is the usual case). A missing file fails here, before the
+    model is loaded.
+    """
+    if path != "-" and not Path(path).is_file():
         raise CommandLineError(f"input file {path!r} not found" if not Path(path).exists()
                                else f"input {path!r} is not a file")
-    return open(path, encoding="utf-8", errors="replace", newline=None)
+    return _utf8_lines(path)
+
+
+@contextlib.contextmanager
+def _utf8_lines(path: str) -> Iterator[Iterator[str]]:
+    name = "standard input" if path == "-" else repr(path)
+
+    def lines(binary) -> Iterator[str]:
+        for number, raw in enumerate(binary, start=1):
+            try:
+                yield raw.decode("utf-8")
+            except UnicodeDecodeError as error:
+                raise CommandLineError(
+                    f"{name}, line {number}, is not UTF-8 text ({error.reason} at byte {error.start}); convert it "
+                    "first, e.g. iconv -f cp949 -t utf-8 FILE"
+                ) from None
+
+    if path == "-":
+        yield lines(sys.stdin.buffer)
+        return
+    with open(path, "rb") as binary:
+        yield lines(binary)
 
 
 def _open_output(path: str) -> TextIO:

@@ -214,7 +214,7 @@ def translations_one_at_a_time(checkpoint, lines):
 @pytest.mark.parametrize("devices", [1, 2])
 def test_train_py_predict_writes_translations_in_input_order(trained, tmp_path, devices):
     config, checkpoint = trained
-    lines = ["A man is riding a bicycle.", "Two dogs are playing in the snow.", "Hi.",
+    lines = ["A man is riding a bicycle.", "Two dogs are playing in the snow.", "Hi.", "",
              "A little girl climbs into a wooden playhouse with her brother.", "People are walking.",
              "A woman sings on a stage.", "Children.", "An old man sits on a bench in the park and reads a paper."]
     source = tmp_path / "sentences.txt"
@@ -223,12 +223,13 @@ def test_train_py_predict_writes_translations_in_input_order(trained, tmp_path, 
     run_train_script("predict", "--config", config, "--ckpt_path", checkpoint, "--data.predict_path", source,
                      "--data.max_tokens", 48, "--trainer.devices", devices,
                      *(["--trainer.strategy", "ddp"] if devices == 2 else []),
-                     "--trainer.callbacks+=hf_seq2seq_vit.lightning.prediction_writer.PredictionWriter",
+                     "--trainer.callbacks+=hf_seq2seq_vit.lightning.PredictionWriter",
                      f"--trainer.callbacks.output_path={output}", cwd=tmp_path)
     records = [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()]
     assert [record["index"] for record in records] == list(range(len(lines)))
     assert [record["source"] for record in records] == lines
     assert [record["translation"] for record in records] == translations_one_at_a_time(checkpoint, lines)
+    assert records[3]["source"] == records[3]["translation"] == ""  # an empty line stays an empty line
 
 
 @pytest.fixture(scope="module")

@@ -187,6 +187,11 @@ class TranslationModule(TaskModule):
     def predict_step(self, batch, batch_idx) -> dict[str, list]:
         """``{"index": [...], "translation": [...]}``: ``index`` is each sentence's position in the input."""
         translations = self.translate(batch)
+        # An empty (or blank) line encodes to special tokens only: its translation is an empty line, not whatever
+        # the model says about nothing (the pipeline and the command line do the same).
+        specials = torch.tensor(self.tokenizer.all_special_ids, device=batch["input_ids"].device)
+        content = ~torch.isin(batch["input_ids"], specials) & batch["attention_mask"].bool()
+        translations = [text if has_content else "" for text, has_content in zip(translations, content.any(dim=1))]
         if "index" in batch:
             index = batch["index"].tolist()
         else:  # a loader without positions (e.g. the test split): number the sentences in the order they come

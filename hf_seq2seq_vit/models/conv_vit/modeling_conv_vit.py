@@ -546,6 +546,13 @@ class ConvViTModel(ConvViTPreTrainedModel):
                 "run the images through the model's image processor first (ConvViTImageProcessor / "
                 "AutoImageProcessor.from_pretrained(...)(images, return_tensors='pt'))."
             )
+        if pixel_values.device.type == "cpu" and not (torch.compiler.is_compiling() or torch.compiler.is_exporting()):
+            if not bool(torch.isfinite(pixel_values).all()):
+                # one NaN pixel spreads through the attention to every logit of its image
+                raise ValueError(
+                    "pixel_values contain NaN or infinite values; check the image files or the arrays passed to "
+                    "the image processor (it refuses non-finite inputs)."
+                )
         output_attentions = self.config.output_attentions if output_attentions is None else output_attentions
         output_hidden_states = (
             self.config.output_hidden_states if output_hidden_states is None else output_hidden_states
@@ -638,6 +645,11 @@ class ConvViTForImageClassification(ConvViTPreTrainedModel):
         logits = self.classifier(self.dropout(outputs.pooler_output))  # (B, num_labels)
         loss = None
         if labels is not None:
+            if self.num_labels == 0:
+                raise ValueError(
+                    "labels were given but config.num_labels=0 (a feature extractor with no classifier); set "
+                    "num_labels to the number of classes to train a head."
+                )
             loss = self.loss_function(labels, logits, self.config, **loss_kwargs)
         result = ImageClassifierOutput(
             loss=loss, logits=logits, hidden_states=outputs.hidden_states, attentions=outputs.attentions

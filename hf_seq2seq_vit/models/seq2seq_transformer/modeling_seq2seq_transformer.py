@@ -129,6 +129,28 @@ def check_input_ids(input_ids: torch.LongTensor, vocab_size: int, max_positions:
             )
 
 
+
+def check_padding_mask(mask: torch.Tensor | None, batch: int, length: int, name: str, of: str) -> None:
+    """Refuse a 2-D padding mask whose shape is not (batch, length) of the tokens it masks.
+
+    A mask of the wrong length would otherwise be broadcast or cut by the attention-mask builders and give a
+    silently wrong answer (padding attended to, or real tokens hidden).
+
+    Example:
+        >>> import torch
+        >>> check_padding_mask(torch.ones(2, 3), batch=2, length=3, name="attention_mask", of="input_ids")
+        >>> check_padding_mask(torch.ones(2, 4), batch=2, length=3, name="attention_mask", of="input_ids")
+        Traceback (most recent call last):
+        ValueError: attention_mask has shape (2, 4) but input_ids has shape (2, 3); ...
+    """
+    if mask is None or mask.dim() != 2 or torch.compiler.is_compiling():
+        return
+    if tuple(mask.shape) != (batch, length):
+        raise ValueError(
+            f"{name} has shape {tuple(mask.shape)} but {of} has shape {(batch, length)}; pass the mask the "
+            "tokenizer returned with these ids (1 = token, 0 = padding), one row per sequence."
+        )
+
 # --------------------------------------------------------------------------------------------------------------
 # The encoder and decoder stacks
 # --------------------------------------------------------------------------------------------------------------
@@ -185,6 +207,7 @@ class Seq2SeqTransformerEncoder(Seq2SeqTransformerPreTrainedModel):
         if input_ids is not None:
             check_input_ids(input_ids, self.config.vocab_size, self.config.max_position_embeddings, "input_ids")
             inputs_embeds = self.embed_tokens(input_ids)
+        check_padding_mask(attention_mask, *inputs_embeds.shape[:2], "attention_mask", "input_ids")
         inputs_embeds = inputs_embeds * self.embed_scale  # (B, S, D)
         positions = torch.arange(inputs_embeds.shape[1], device=inputs_embeds.device)
         hidden_states = self.dropout(inputs_embeds + self.embed_positions(positions))
@@ -259,6 +282,9 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
                 "The decoder attends to the encoder output: pass encoder_hidden_states (B, S, D), e.g. "
                 "model.get_encoder()(input_ids).last_hidden_state."
             )
+        check_padding_mask(
+            encoder_attention_mask, *encoder_hidden_states.shape[:2], "encoder_attention_mask", "the encoder output"
+        )
         if input_ids is not None:
             check_input_ids(
                 input_ids, self.config.target_vocab_size, self.config.max_position_embeddings, "decoder_input_ids"
