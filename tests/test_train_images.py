@@ -54,12 +54,15 @@ class RecordBatches(Callback):
         self.losses.append(float(outputs["loss"]))
 
 
-def test_fast_dev_run_through_the_cli():
+def test_fast_dev_run_through_the_cli(tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline"}
-    result = subprocess.run(
-        [sys.executable, "train.py", "fit", "--config", "configs/demo_cifar10_cpu.yaml", "--trainer.fast_dev_run=true",
-         "--trainer.enable_progress_bar=false"],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
+    result = subprocess.run(  # in tmp_path: the config's relative outputs/ paths must not land in the checkout
+        [sys.executable, str(REPO / "train.py"), "fit", "--config", str(REPO / "configs" / "demo_cifar10_cpu.yaml"),
+         "--trainer.fast_dev_run=true", "--trainer.enable_progress_bar=false",
+         f'--data.init_args.data_files={{"train": "{TINY_PARQUET}", "test": "{TINY_PARQUET}"}}',
+         "--data.init_args.val_size=20", "--data.init_args.max_train_examples=null",
+         "--data.init_args.max_test_examples=null", "--data.init_args.num_workers=0", "--data.init_args.batch_size=8"],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "`Trainer.fit` stopped: `max_steps=1` reached." in result.stderr + result.stdout

@@ -84,9 +84,11 @@ def one_thread():
     torch.set_num_threads(threads)
 
 
-def test_fast_dev_run_through_the_cli_trains_validates_and_translates():
+def test_fast_dev_run_through_the_cli_trains_validates_and_translates(tmp_path):
+    # run in tmp_path: the demo config's relative outputs/ paths (tokenizer, logs) must not land in the checkout
     result = run_cli("fit", "--config", DEMO_CONFIG, "--trainer.fast_dev_run=true",
-                     "--data.init_args.max_train_examples=300", "--data.init_args.max_val_examples=8", "--data.init_args.max_test_examples=8")
+                     "--data.init_args.max_train_examples=300", "--data.init_args.max_val_examples=8",
+                     "--data.init_args.max_test_examples=8", cwd=tmp_path)
     log = result.stdout + result.stderr
     assert "`Trainer.fit` stopped: `max_steps=1` reached" in log
     assert "Sample translations at step 1" in log and "HYP:" in log  # validation ran beam search
