@@ -3,16 +3,75 @@
 The Transformer paper batches "by approximate sequence length ... approximately 25000 source tokens and 25000
 target tokens" per step. A fixed number of sentences would waste most of a batch on padding when one long sentence
 sits among short ones, and would make the memory use swing with sentence length; a token budget keeps both steady.
+
+The sampler works on a numpy array of lengths (4 bytes a pair; a memory-mapped ``.npy`` column of a tokenized
+corpus is used as it is) and keeps an epoch's plan as three arrays (the example order, and each batch's start and
+size in it), so that millions of pairs cost tens of megabytes and no Python object per example; a batch becomes a
+list of indices only when the DataLoader asks for it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
+from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import Sampler
 
-__all__ = ["TokenBudgetBatchSampler"]
+__all__ = ["TokenBudgetBatchSampler", "as_length_array", "cut_by_token_budget"]
+
+
+def as_length_array(lengths: Any) -> np.ndarray:
+    """``lengths`` as a 1-D integer numpy array, without a copy when it already is one (e.g. a ``np.memmap``).
+
+    Accepts a list, a numpy array, a torch tensor, a pyarrow (chunked) array or a ``datasets`` column.
+
+    Example::
+
+        >>> as_length_array([3, 9, 4]).tolist()
+        [3, 9, 4]
+    """
+    if isinstance(lengths, np.ndarray):
+        array = lengths
+    elif isinstance(lengths, torch.Tensor):
+        array = lengths.numpy()
+    elif hasattr(lengths, "to_numpy"):  # pyarrow Array / ChunkedArray
+        array = lengths.to_numpy()
+    else:
+        array = np.asarray(list(lengths) if not isinstance(lengths, (list, tuple)) else lengths)
+    if array.ndim != 1 or (array.size and not np.issubdtype(array.dtype, np.integer)):
+        raise ValueError(f"lengths must be a 1-D sequence of integer token counts, got dtype {array.dtype} "
+                         f"and shape {array.shape}")
+    return array
+
+
+def cut_by_token_budget(sorted_lengths: np.ndarray, max_tokens: int,
+                        max_sentences: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy cut of ascending lengths into batches with ``size * longest <= max_tokens``: ``(starts, sizes)``.
+
+    A batch starting at ``s`` takes the largest ``k`` with ``k * sorted_lengths[s + k - 1] <= max_tokens`` (and
+    ``k <= max_sentences``). The lengths ascend, so the last one is the longest and ``k * length`` grows with ``k``:
+    ``k`` is the number of leading ``True`` in one vectorised comparison over at most ``max_tokens // first``
+    lengths. The loop runs once per batch, not once per example.
+
+    Example::
+
+        >>> starts, sizes = cut_by_token_budget(np.array([2, 3, 4, 8, 9]), max_tokens=10)
+        >>> starts.tolist(), sizes.tolist()
+        ([0, 2, 3, 4], [2, 1, 1, 1])
+    """
+    count, starts, sizes = len(sorted_lengths), [], []
+    cap = count if max_sentences is None else max_sentences
+    start = 0
+    while start < count:
+        window = max(1, min(count - start, max_tokens // max(int(sorted_lengths[start]), 1), cap))
+        fits = np.arange(1, window + 1) * sorted_lengths[start:start + window] <= max_tokens
+        size = window if fits.all() else max(1, int(np.argmin(fits)))
+        starts.append(start)
+        sizes.append(size)
+        start += size
+    return np.asarray(starts, dtype=np.int64), np.asarray(sizes, dtype=np.int64)
 
 
 class TokenBudgetBatchSampler(Sampler[list[int]]):
@@ -30,12 +89,19 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
 
     Under DDP every rank builds the same list of batches and takes every ``num_replicas``-th one, so ranks hold
     disjoint shards that together cover the data. When the number of batches does not divide evenly, the largest
-    batches are split in two (never repeated or dropped), so every rank runs the same number of steps.
+    batches are split in two (never repeated or dropped), so every rank runs the same number of steps. Only when
+    every batch is down to one example (fewer examples than ranks, e.g. a one-line predict file on two GPUs) are
+    batches repeated from the start of the list, as torch's ``DistributedSampler`` pads; ``PredictionWriter`` keeps
+    one result per index.
 
     Args:
-        lengths: per example, the longer of its source and target token counts.
+        lengths: per example, the longer of its source and target token counts (list, numpy array or memmap,
+            tensor, pyarrow array).
         max_tokens: padded-token budget of one batch on one side (source or target).
         max_sentences: optional cap on the number of pairs in a batch.
+        num_batches: split (or, failing that, repeat) batches until there are this many per epoch, at least; the
+            sharded path (``hf_seq2seq_vit.data.streaming``) gives each rank its own lengths and the largest
+            count of any rank, so that all ranks run the same number of steps.
 
     Example::
 
@@ -49,18 +115,19 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
 
     def __init__(
         self,
-        lengths: Sequence[int],
+        lengths: Any,
         max_tokens: int,
         shuffle: bool = True,
         seed: int = 0,
         num_replicas: int = 1,
         rank: int = 0,
         max_sentences: int | None = None,
+        num_batches: int | None = None,
     ):
-        self.lengths = [int(length) for length in lengths]
-        if not self.lengths:
+        self.lengths = as_length_array(lengths)
+        if not len(self.lengths):
             raise ValueError("TokenBudgetBatchSampler got no examples; check that the split is not empty")
-        too_long = max(self.lengths)
+        too_long = int(self.lengths.max())
         if too_long > max_tokens:
             raise ValueError(
                 f"An example has {too_long} tokens but max_tokens={max_tokens}: raise max_tokens or lower the "
@@ -68,11 +135,14 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
             )
         if not 0 <= rank < num_replicas:
             raise ValueError(f"rank must be in [0, num_replicas={num_replicas}), got {rank}")
+        if max_sentences is not None and max_sentences < 1:
+            raise ValueError(f"max_sentences must be >= 1 or None, got {max_sentences}")
         self.max_tokens, self.shuffle, self.seed = max_tokens, shuffle, seed
         self.num_replicas, self.rank, self.max_sentences = num_replicas, rank, max_sentences
+        self.num_batches = num_batches
         self.epoch = 0
         self._resume: tuple[int, int] | None = None  # (epoch, batches already consumed on this rank)
-        self._cache: tuple[int, list[list[int]]] | None = None
+        self._plan: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None  # epoch, order, starts, sizes
 
     @property
     def sampler(self) -> TokenBudgetBatchSampler:
@@ -88,51 +158,57 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         """Skip the first ``batches_done`` batches of ``epoch`` (continue a run checkpointed mid-epoch)."""
         self._resume = (epoch, batches_done)
 
-    def rank_batches(self) -> list[list[int]]:
-        """This rank's batches for the current epoch, in order."""
-        if self._cache is None or self._cache[0] != self.epoch:
-            self._cache = (self.epoch, self._all_batches()[self.rank :: self.num_replicas])
-        return self._cache[1]
+    def rank_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """This rank's batches of the current epoch as arrays ``(order, starts, sizes)``.
+
+        Batch ``i`` is ``order[starts[i]:starts[i] + sizes[i]]``.
+        """
+        if self._plan is None or self._plan[0] != self.epoch:
+            order, starts, sizes = self._epoch_plan()
+            self._plan = (self.epoch, order, starts[self.rank::self.num_replicas], sizes[self.rank::self.num_replicas])
+        return self._plan[1:]
 
     def __iter__(self) -> Iterator[list[int]]:
-        batches = self.rank_batches()
+        order, starts, sizes = self.rank_plan()
+        first = 0
         if self._resume is not None and self._resume[0] == self.epoch:
-            batches = batches[self._resume[1] :]
+            first = self._resume[1]
         self._resume = None
-        yield from batches
+        for start, size in zip(starts[first:].tolist(), sizes[first:].tolist()):
+            yield order[start:start + size].tolist()
 
     def __len__(self) -> int:
-        return len(self.rank_batches())
+        return len(self.rank_plan()[1])
 
-    def _all_batches(self) -> list[list[int]]:
-        lengths = torch.tensor(self.lengths)
+    def _epoch_plan(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        lengths = self.lengths
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
-        order = torch.randperm(len(lengths), generator=generator) if self.shuffle else torch.arange(len(lengths))
+        count = len(lengths)
+        order = torch.randperm(count, generator=generator).numpy() if self.shuffle else np.arange(count)
         # A stable sort of shuffled indices: which equal-length pairs meet changes every epoch, while the sequence
         # of lengths (and so the batch count) stays the same.
-        order = order[torch.sort(lengths[order], stable=True).indices]
-        batches = self._cut(order.tolist())
+        order = order[np.argsort(lengths[order], kind="stable")]
+        if count < 2**31:
+            order = order.astype(np.int32)  # half the memory of int64 for the epoch's plan
+        starts, sizes = cut_by_token_budget(lengths[order], self.max_tokens, self.max_sentences)
         if self.shuffle:
-            batches = [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
-        return self._split_until_divisible(batches)
+            permutation = torch.randperm(len(starts), generator=generator).numpy()
+            starts, sizes = starts[permutation], sizes[permutation]
+        target = max(len(starts), self.num_batches or 0)
+        target += -target % self.num_replicas  # the next multiple of the number of ranks
+        return (order, *self._split_to(starts, sizes, target))
 
-    def _cut(self, order: list[int]) -> list[list[int]]:
-        batches, batch, longest = [], [], 0
-        for index in order:
-            new_longest = max(longest, self.lengths[index])
-            full = self.max_sentences is not None and len(batch) >= self.max_sentences
-            if batch and (full or (len(batch) + 1) * new_longest > self.max_tokens):
-                batches.append(batch)
-                batch, new_longest = [], self.lengths[index]
-            batch.append(index)
-            longest = new_longest
-        return batches + [batch] if batch else batches
-
-    def _split_until_divisible(self, batches: list[list[int]]) -> list[list[int]]:
-        if len(self.lengths) < self.num_replicas:
-            raise ValueError(f"{len(self.lengths)} examples cannot be shared by {self.num_replicas} ranks")
-        while len(batches) % self.num_replicas:
-            largest = max(range(len(batches)), key=lambda i: len(batches[i]))
-            batch = batches[largest]
-            batches[largest : largest + 1] = [batch[: len(batch) // 2], batch[len(batch) // 2 :]]
-        return batches
+    @staticmethod
+    def _split_to(starts: np.ndarray, sizes: np.ndarray, target: int) -> tuple[np.ndarray, np.ndarray]:
+        # One round per missing batch (fewer than num_replicas for plain DDP): split the (first) largest batch in
+        # two halves in place.
+        while len(starts) < target:
+            largest = int(np.argmax(sizes))
+            size = int(sizes[largest])
+            if size < 2:  # every batch holds one example: repeat batches from the start (DistributedSampler's pad)
+                repeat = np.arange(target - len(starts)) % len(starts)
+                return np.concatenate([starts, starts[repeat]]), np.concatenate([sizes, sizes[repeat]])
+            start, half = int(starts[largest]), size // 2
+            starts = np.concatenate([starts[:largest], [start, start + half], starts[largest + 1:]])
+            sizes = np.concatenate([sizes[:largest], [half, size - half], sizes[largest + 1:]])
+        return starts, sizes

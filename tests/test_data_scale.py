@@ -1,0 +1,195 @@
+"""The data path at scale (#19): the numpy sampler gives the batches the list-based one gave, tokenization is cached
+and not repeated, lengths are a memory-mapped column, sharded training data gives each DDP rank its own shards,
+and fewer examples than ranks still works."""
+
+import hashlib
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from transformers.tokenization_utils_base import PreTrainedTokenizerBase
+
+from hf_seq2seq_vit.data import TokenBudgetBatchSampler, TranslationDataModule
+from hf_seq2seq_vit.data.streaming import MANIFEST, ShardedCorpus, rank_shard_ids
+from hf_seq2seq_vit.lightning.prediction_writer import merge_prediction_parts
+
+# Batches of the list-based sampler and data module of commit 1ef1728, recorded before the numpy rewrite by
+# tests/data/make_token_budget_batches.py (sha256 of each case's per-rank batch lists; the 7-pair case in full).
+RECORDED = json.loads((Path(__file__).parent / "data" / "token_budget_batches_1ef1728.json").read_text())
+
+
+def _digest(batches) -> str:
+    return hashlib.sha256(json.dumps(batches).encode()).hexdigest()
+
+
+def _recorded_corpora() -> dict[str, list[int]]:
+    rng = np.random.default_rng(19)  # the generator and draws of the recording script, in its order
+    return {"uniform_2_60_x5000": rng.integers(2, 61, 5000).tolist(),
+            "zipf_like_x3000": np.minimum(rng.zipf(1.6, 3000) + 3, 120).tolist(),
+            "tiny_x7": [3, 9, 4, 8, 2, 9, 1]}
+
+
+def test_sampler_gives_the_batches_the_previous_sampler_gave_on_recorded_inputs():
+    corpora = _recorded_corpora()
+    assert len(RECORDED["sampler"]) == 108  # shuffle on/off, 1-3 ranks, two epochs, three budgets, three corpora
+    for case in RECORDED["sampler"]:
+        lengths = corpora[case["corpus"]]
+        options = case["options"]
+        ranks = []
+        for rank in range(options["num_replicas"]):
+            # The lengths as the data module passes them now: an int32 numpy column.
+            sampler = TokenBudgetBatchSampler(np.asarray(lengths, dtype=np.int32), rank=rank, **options)
+            sampler.set_epoch(case["epoch"])
+            ranks.append(list(sampler))
+        assert _digest(ranks) == case["sha256"], case
+        if case["batches"] is not None:
+            assert ranks == case["batches"]
+
+
+def test_data_module_gives_the_batches_it_gave_before_on_multi30k():
+    recorded = RECORDED["datamodule"]
+    dm = TranslationDataModule("bundled:multi30k", "en", "de", max_train_examples=3000, max_val_examples=200,
+                               tokenizer_vocab_size=600, max_length=24, max_tokens=600, seed=5)
+    dm.setup("fit")
+    assert dm.num_filtered == recorded["num_filtered"]  # the max_length filter drops the same pairs
+    assert _digest(list(map(int, dm.datasets["train"]["length"]))) == recorded["lengths"]
+    for epoch in (0, 1):
+        sampler = dm._sampler("train", dm.max_tokens, shuffle=True)
+        sampler.set_epoch(epoch)
+        batches = list(sampler)
+        assert batches[0] == recorded[f"train_epoch{epoch}_first"]
+        assert _digest(batches) == recorded[f"train_epoch{epoch}"]
+    assert _digest(list(dm._sampler("validation", dm.eval_max_tokens, shuffle=False))) == recorded["validation"]
+
+
+def test_the_sampler_keeps_its_epoch_as_arrays_not_per_example_objects(tmp_path):
+    lengths = np.lib.format.open_memmap(tmp_path / "lengths.npy", mode="w+", dtype=np.int32, shape=(200_000,))
+    lengths[:] = np.random.default_rng(0).integers(1, 100, len(lengths))
+    lengths.flush()
+    mapped = np.load(tmp_path / "lengths.npy", mmap_mode="r")
+    sampler = TokenBudgetBatchSampler(mapped, max_tokens=4096, num_replicas=2, rank=1)
+    assert sampler.lengths is mapped  # used in place, not copied into a list
+    order, starts, sizes = sampler.rank_plan()
+    assert all(isinstance(array, np.ndarray) for array in (order, starts, sizes))
+    assert order.dtype == np.int32 and len(order) == len(mapped)
+    assert len(sampler) == len(starts) and sizes.min() >= 1
+    first = next(iter(sampler))
+    assert len(first) * max(int(mapped[i]) for i in first) <= 4096
+
+
+def test_fewer_examples_than_ranks_pads_every_rank_and_the_writer_keeps_one_result(tmp_path):
+    # A one-line predict file on two GPUs: both ranks get one batch (the same example), as DistributedSampler pads.
+    shares = [list(TokenBudgetBatchSampler([5], max_tokens=64, shuffle=False, num_replicas=2, rank=rank))
+              for rank in range(2)]
+    assert shares == [[[0]], [[0]]]
+    # Two examples, three ranks: nothing is split into an empty batch; every rank gets one non-empty batch.
+    shares = [list(TokenBudgetBatchSampler([4, 7], max_tokens=64, num_replicas=3, rank=rank)) for rank in range(3)]
+    assert all(len(share) == 1 and len(share[0]) == 1 for share in shares)
+    assert {i for share in shares for batch in share for i in batch} == {0, 1}
+    parts = []
+    for rank in range(2):
+        parts.append(tmp_path / f"rank{rank}.jsonl")
+        parts[-1].write_text(json.dumps({"index": 0, "translation": "Hallo"}) + "\n")
+    out = merge_prediction_parts(parts, tmp_path / "out.txt", inputs=["Hello"])
+    assert out.read_text() == "Hallo\n"
+
+
+def _write_tsv(path: Path, pairs: int, start: int = 0) -> Path:
+    rng = np.random.default_rng(start)
+    words = ["house", "cat", "dog", "tree", "green", "small", "runs", "sees", "the", "a", "big", "old", "red"]
+    lines = ["en\tde"]
+    for index in range(start, start + pairs):
+        text = " ".join(rng.choice(words, rng.integers(2, 12)))
+        lines.append(f"{text} number {index}\t{text.upper()} NUMMER {index}")
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def corpus(tmp_path):
+    return {"train": str(_write_tsv(tmp_path / "train.tsv", 2400)),
+            "validation": str(_write_tsv(tmp_path / "valid.tsv", 40, start=10_000))}
+
+
+def _options(tmp_path, corpus, **extra):
+    return dict(dict(data_files=corpus, src_lang="en", tgt_lang="de", tokenizer_dir=str(tmp_path / "tokenizer"),
+                     tokenizer_vocab_size=300, cache_dir=str(tmp_path / "cache"), max_length=64, max_tokens=512,
+                     test_size=100), **extra)
+
+
+def test_a_second_setup_loads_the_tokenized_cache_instead_of_tokenizing_again(tmp_path, corpus, monkeypatch):
+    first = TranslationDataModule(**_options(tmp_path, corpus, num_proc=2))
+    first.prepare_data()
+    first.setup("fit")
+    train = first.datasets["train"]
+    assert len(train.cache_files) == 2  # tokenized by two processes into the Arrow cache under cache_dir
+    assert all(f["filename"].startswith(str(tmp_path / "cache")) for f in train.cache_files)
+    assert isinstance(first.lengths["train"], np.memmap)  # a .npy column beside the cache, memory-mapped
+
+    def no_tokenizing(*args, **kwargs):
+        raise AssertionError("the second setup tokenized again")
+
+    monkeypatch.setattr(PreTrainedTokenizerBase, "__call__", no_tokenizing)
+    second = TranslationDataModule(**_options(tmp_path, corpus, num_proc=2))
+    second.setup("fit")
+    assert second.datasets["train"].cache_files == train.cache_files
+    assert np.array_equal(second.lengths["train"], first.lengths["train"])
+    assert second.datasets["train"][:5]["input_ids"] == train[:5]["input_ids"]
+    assert [b for b in second.train_dataloader().batch_sampler] == [b for b in first.train_dataloader().batch_sampler]
+    # A different max_length is another tokenization (evaluation sources are cut to it): not the same cache.
+    monkeypatch.undo()
+    third = TranslationDataModule(**_options(tmp_path, corpus, num_proc=2, max_length=32))
+    third.setup("fit")
+    assert third.datasets["validation"].cache_files != second.datasets["validation"].cache_files
+
+
+def _rank(dm: TranslationDataModule, rank: int, world_size: int) -> TranslationDataModule:
+    dm.trainer = SimpleNamespace(world_size=world_size, global_rank=rank, training=False)
+    return dm
+
+
+def test_sharded_training_data_gives_each_ddp_rank_only_its_own_shards(tmp_path, corpus):
+    options = _options(tmp_path, corpus, train_shards=4, shard_dir=str(tmp_path / "shards"))
+    writer = _rank(TranslationDataModule(**options), 0, 2)
+    writer.prepare_data()  # what the Trainer runs on one process per node, before setup
+    manifest = json.loads((tmp_path / "shards" / MANIFEST).read_text())
+    assert manifest["num_shards"] == 4 and sum(manifest["rows"]) == len(writer.raw["train"])
+    reference = TranslationDataModule(**_options(tmp_path, corpus))  # the same data without shards
+    reference.setup("fit")
+    everything = {tuple(ids) for ids in reference.datasets["train"]["input_ids"]}
+    assert len(everything) == len(reference.datasets["train"])  # every pair distinct, so sets compare rows
+
+    ranks = [_rank(TranslationDataModule(**options), rank, 2) for rank in range(2)]
+    seen, steps = [], set()
+    for rank, dm in enumerate(ranks):
+        dm.setup("fit")
+        files = [Path(f["filename"]).name for f in dm.datasets["train"].cache_files]
+        assert files == [f"train-{i:05d}-of-00004.arrow" for i in rank_shard_ids(4, rank, 2)]  # only its shards
+        rows = [tuple(ids) for ids in dm.datasets["train"]["input_ids"]]
+        loader = dm.train_dataloader()
+        loader.batch_sampler.set_epoch(1)
+        batches = list(loader.batch_sampler)
+        assert sorted(i for b in batches for i in b) == list(range(len(rows)))  # its rows, each once per epoch
+        steps.add(len(batches))
+        seen.append(set(rows))
+    assert len(steps) == 1  # the same number of steps on both ranks, or DDP would hang
+    assert not seen[0] & seen[1]  # disjoint ...
+    assert seen[0] | seen[1] == everything  # ... and together the whole training split
+
+
+def test_shards_of_other_data_are_rewritten_and_too_few_shards_are_refused(tmp_path, corpus):
+    options = _options(tmp_path, corpus, train_shards=2, shard_dir=str(tmp_path / "shards"))
+    TranslationDataModule(**options).prepare_data()
+    before = ShardedCorpus(tmp_path / "shards").manifest["fingerprint"]
+    changed = dict(corpus, train=str(_write_tsv(tmp_path / "other.tsv", 1500, start=50_000)))
+    dm = TranslationDataModule(**{**options, "data_files": changed})
+    dm.prepare_data()
+    assert ShardedCorpus(tmp_path / "shards").manifest["fingerprint"] != before
+    with pytest.raises(RuntimeError, match="holds no finished shards of this data"):  # stale, and not rank 0's to fix
+        _rank(TranslationDataModule(**options), 1, 2).setup("fit")
+    with pytest.raises(ValueError, match="train_shards=2 is fewer than the 3 DDP ranks"):
+        _rank(TranslationDataModule(**{**options, "data_files": changed}), 0, 3).setup("fit")
+    with pytest.raises(ValueError, match="train_shards is set but shard_dir is not"):
+        TranslationDataModule(**{**options, "shard_dir": None})
