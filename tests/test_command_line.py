@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from helpers_checkpoint import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
+from helpers.checkpoints import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
 from PIL import Image
 
 from hf_seq2seq_vit.cli import find_images, main, translate_lines
@@ -162,7 +162,7 @@ def test_translate_errors_are_one_line(translator_folder, classifier_folder, tmp
 
 
 def test_translate_with_a_model_pulled_from_the_hub(translator_folder, translator, tmp_path):
-    from hub_server import HubServer
+    from helpers.hub_server import HubServer
 
     model, tokenizer = translator
     with HubServer() as hub:

@@ -12,7 +12,7 @@ import sys
 import pytest
 import torch
 from conftest import tiny_config
-from helpers_checkpoint import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
+from helpers.checkpoints import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
 
 from hf_seq2seq_vit import Seq2SeqTransformerForConditionalGeneration
 from hf_seq2seq_vit.cli import main as cli_main

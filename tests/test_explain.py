@@ -9,7 +9,7 @@ import math
 import numpy
 import pytest
 import torch
-from helpers_checkpoint import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
+from helpers.checkpoints import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
 from PIL import Image
 
 from hf_seq2seq_vit.visualize import (

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import torch
 from lightning.pytorch.callbacks import EMAWeightAveraging
-from fresh_process import run_fresh_python
-from helpers_checkpoint import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
+from helpers.fresh_process import run_fresh_python
+from helpers.checkpoints import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
 from huggingface_hub import ModelCard
 
 from hf_seq2seq_vit.export import ExportError, export_checkpoint, load_exported, main, read_checkpoint

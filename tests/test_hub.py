@@ -1,4 +1,4 @@
-"""Push to and pull from a Hub, end to end, with the real huggingface_hub client against tests/hub_server.py.
+"""Push to and pull from a Hub, end to end, with the real huggingface_hub client against tests/helpers/hub_server.py.
 
 Each step runs in its own fresh process, because huggingface_hub reads HF_ENDPOINT and HF_HUB_OFFLINE at import
 time: push (export CLI with --push-to-hub, and the standard push_to_hub methods), pull (from_pretrained("user/name")
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from fresh_process import run_fresh_python
-from helpers_checkpoint import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
-from hub_server import HubServer
+from helpers.fresh_process import run_fresh_python
+from helpers.checkpoints import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
+from helpers.hub_server import HubServer
 
 from hf_seq2seq_vit.export import export_checkpoint
 

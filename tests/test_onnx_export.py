@@ -7,7 +7,7 @@ import sys
 import numpy as np
 import pytest
 import torch
-from helpers_checkpoint import make_image_checkpoint
+from helpers.checkpoints import make_image_checkpoint
 
 from hf_seq2seq_vit.cli import main as cli_main
 from hf_seq2seq_vit.export.onnx import ONNX_FILE, RECORD_FILE, OnnxImageClassifier

@@ -6,7 +6,7 @@ import json
 
 import pytest
 import torch
-from helpers_checkpoint import SAMPLE_SENTENCES, make_translation_checkpoint
+from helpers.checkpoints import SAMPLE_SENTENCES, make_translation_checkpoint
 
 from hf_seq2seq_vit.pipelines import TranslationPipeline
 
