@@ -529,15 +529,21 @@ def test_conv_vit_pipeline_reports_missing_files_and_keeps_16_bit_images(tmp_pat
     )
 
 
-def test_eager_attention_is_an_exact_copy_of_the_translators():
-    # one eager kernel in the project; the ConvViT folder keeps a marked copy because remote code cannot import
-    # across model folders (transformers' "# Copied from" convention)
-    import inspect
+def test_eager_attention_is_transformers_vit_kernel_and_matches_the_softmax_formula():
+    # no copy of an attention kernel in the ConvViT folder: the eager path is transformers' ViT function
+    from transformers.models.vit import modeling_vit
 
     from hf_seq2seq_vit.models.conv_vit import modeling_conv_vit
-    from hf_seq2seq_vit.models.seq2seq_transformer import layers_seq2seq_transformer
 
-    source = inspect.getsource(layers_seq2seq_transformer.eager_attention_forward)
-    assert inspect.getsource(modeling_conv_vit.eager_attention_forward) == source
-    assert ("# Copied from hf_seq2seq_vit.models.seq2seq_transformer.layers_seq2seq_transformer.eager_attention_forward"
-            in inspect.getsource(modeling_conv_vit))
+    assert modeling_conv_vit.eager_attention_forward is modeling_vit.eager_attention_forward
+    model = tiny_model()
+    attention = next(m for m in model.modules() if isinstance(m, modeling_conv_vit.ConvViTAttention))
+    hidden = torch.randn(2, 5, model.config.hidden_size, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():  # output_attentions=True takes the eager kernel whatever the configured one
+        output, probabilities = attention(hidden, output_attentions=True)
+        heads, dim = attention.num_heads, attention.head_dim
+        q, k, v = attention.qkv(hidden).view(2, 5, 3, heads, dim).permute(2, 0, 3, 1, 4)
+        expected_probabilities = torch.softmax(q @ k.transpose(-1, -2) / dim**0.5, dim=-1)
+        expected = attention.proj((expected_probabilities @ v).transpose(1, 2).reshape(2, 5, -1))
+    assert torch.allclose(probabilities, expected_probabilities, atol=1e-6)
+    assert torch.allclose(output, expected, atol=1e-6)

@@ -34,6 +34,11 @@ from transformers.activations import ACT2FN
 from transformers.modeling_outputs import BaseModelOutput, BaseModelOutputWithPooling, ImageClassifierOutput
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
+# The eager kernel is transformers' own ViT one (no mask, no causal case: all a ConvViT needs); sdpa and the other
+# kernels come from ALL_ATTENTION_FUNCTIONS. Importing it, rather than copying the translator's, keeps one kernel per
+# idea and stays inside what remote code may import (torch, transformers, timm).
+from transformers.models.vit.modeling_vit import eager_attention_forward
+
 from .configuration_conv_vit import ConvViTConfig
 
 # ---------------------------------------------------------------------------------------------------------------------
@@ -238,49 +243,6 @@ class ConvViTEmbeddings(nn.Module):
 # ---------------------------------------------------------------------------------------------------------------------
 # 3. Multi-head self-attention
 # ---------------------------------------------------------------------------------------------------------------------
-
-
-# Copied from hf_seq2seq_vit.models.seq2seq_transformer.layers_seq2seq_transformer.eager_attention_forward
-# (remote code cannot import across model folders; tests/test_conv_vit.py checks the copy is exact).
-def eager_attention_forward(
-    module: nn.Module,
-    query: torch.Tensor,  # (B, H, T, Dh)
-    key: torch.Tensor,  # (B, H, P, Dh)
-    value: torch.Tensor,  # (B, H, P, Dh)
-    attention_mask: torch.Tensor | None,  # (B, 1, T, P) additive float or boolean (True = attend)
-    scaling: float,
-    dropout: float = 0.0,
-    **kwargs,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """softmax(Q Kᵀ / sqrt(Dh)) V, written out so that the attention probabilities can be returned.
-
-    Same signature as transformers' attention kernels (`ALL_ATTENTION_FUNCTIONS`).
-
-    Returns:
-        The output (B, T, H, Dh) and the attention probabilities (B, H, T, P), after dropout as in transformers.
-
-    Example:
-        >>> import torch
-        >>> q = k = v = torch.randn(1, 2, 3, 4)
-        >>> output, probs = eager_attention_forward(torch.nn.Identity(), q, k, v, None, scaling=0.5)
-        >>> tuple(output.shape), bool(torch.allclose(probs.sum(-1), torch.ones(1, 2, 3)))
-        ((1, 3, 2, 4), True)
-    """
-    scores = torch.matmul(query, key.transpose(2, 3)) * scaling  # (B, H, T, P)
-    if attention_mask is None and getattr(module, "is_causal", False) and query.shape[2] > 1:
-        # transformers drops an all-ones causal mask when the configured kernel is sdpa (it passes is_causal
-        # instead); honour the same contract here, aligning the last query with the last key.
-        length, total = query.shape[2], key.shape[2]
-        attention_mask = torch.ones(length, total, dtype=torch.bool, device=query.device).tril(total - length)
-    if attention_mask is not None:
-        if attention_mask.dtype == torch.bool:
-            scores = scores.masked_fill(~attention_mask, torch.finfo(scores.dtype).min)
-        else:
-            scores = scores + attention_mask
-    probs = nn.functional.softmax(scores, dim=-1, dtype=torch.float32).to(query.dtype)
-    probs = nn.functional.dropout(probs, p=dropout, training=module.training)
-    output = torch.matmul(probs, value).transpose(1, 2).contiguous()  # (B, T, H, Dh)
-    return output, probs
 
 
 class ConvViTAttention(nn.Module):

@@ -94,9 +94,8 @@ def make_position_embedding(config: Seq2SeqTransformerConfig) -> nn.Module:
 # §3.2 Attention
 # --------------------------------------------------------------------------------------------------------------
 # Adapted from transformers.models.bert.modeling_bert.eager_attention_forward: also takes boolean masks and keeps
-# the sdpa kernels' `is_causal` contract (no mask passed for a causal module). A model folder that needs the same
-# kernel keeps a copy marked "# Copied from <this module>.eager_attention_forward" (remote code cannot import
-# across model folders).
+# the sdpa kernels' `is_causal` contract (no mask passed for a causal module), which the translator's decoder needs.
+# (The ConvViT, with neither masks nor causality, uses transformers' ViT kernel as it is.)
 def eager_attention_forward(
     module: nn.Module,
     query: torch.Tensor,  # (B, H, T, Dh)
