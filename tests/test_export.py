@@ -167,7 +167,7 @@ def test_model_card_without_evaluation_says_so_and_has_no_results(exported):
     assert "has **not been evaluated**" in card.text
     assert card.data.pipeline_tag == "image-classification" and card.data.datasets == ["cifar10"]
     assert "airplane, automobile, bird" in card.text
-    assert "imports [`timm`]" in card.text and "pip install transformers torch timm" in card.text  # remote code
+    assert "imports [`timm`]" in card.text and "torch torchvision timm pillow" in card.text  # remote code
 
 
 def test_model_card_refuses_a_non_numeric_score(tmp_path, tokenizer):
