@@ -124,6 +124,10 @@ class TranslationDataModule(L.LightningDataModule):
         True
     """
 
+    # prepare_data (tokenizer training, shards) on global rank 0 only: on a cluster every node sees the same
+    # tokenizer_dir / shard_dir on the shared filesystem, and two nodes writing them at once would collide.
+    prepare_data_per_node = False
+
     def __init__(
         self,
         dataset: str = "bundled:multi30k",
@@ -269,7 +273,10 @@ class TranslationDataModule(L.LightningDataModule):
         trainer = self.trainer
         if trainer is None or not trainer.training:
             return {}
-        return {"epoch": trainer.current_epoch, "batches_done": trainer.fit_loop.epoch_loop.batch_idx + 1}
+        # Batches whose step is done: the same as batch_idx + 1 for a checkpoint written after a batch, and right
+        # too for one written from inside a batch (SLURM's SIGUSR1 handler saves wherever the signal lands).
+        done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+        return {"epoch": trainer.current_epoch, "batches_done": done}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._resume = dict(state_dict) if state_dict else None
@@ -368,6 +375,9 @@ class TranslationDataModule(L.LightningDataModule):
             corpus = ShardedCorpus(h.shard_dir, fingerprint)
         world_size, rank = self._replicas()
         self.datasets["train"], self.lengths["train"] = corpus.open(rank, world_size)
+        logger.info("Rank %d of %d reads the training shards %s of %s (%d pairs)", rank, world_size,
+                    [path.name for path in corpus.shard_files(rank, world_size)], h.shard_dir,
+                    len(self.datasets["train"]))
         self._batches_per_epoch = corpus.batches_per_epoch(world_size, self.max_tokens, h.max_sentences)
 
     def _replicas(self) -> tuple[int, int]:
