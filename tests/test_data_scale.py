@@ -193,3 +193,21 @@ def test_shards_of_other_data_are_rewritten_and_too_few_shards_are_refused(tmp_p
         _rank(TranslationDataModule(**{**options, "data_files": changed}), 0, 3).setup("fit")
     with pytest.raises(ValueError, match="train_shards is set but shard_dir is not"):
         TranslationDataModule(**{**options, "shard_dir": None})
+
+
+def test_the_tokenizer_can_be_trained_on_a_sample_of_the_training_pairs(tmp_path, corpus, monkeypatch):
+    import hf_seq2seq_vit.data.translation as translation
+
+    seen = []
+    real = translation.train_translation_tokenizers
+    monkeypatch.setattr(translation, "train_translation_tokenizers",
+                        lambda src, tgt, **options: seen.append((list(src), list(tgt))) or real(src, tgt, **options))
+    options = {**_options(tmp_path, corpus), "tokenizer_dir": None, "tokenizer_train_size": 300}
+    dm = TranslationDataModule(**options)
+    dm.setup("validate")
+    (src, tgt), = seen
+    assert len(src) == len(tgt) == 300
+    train = dm.raw["train"]
+    assert set(zip(src, tgt)) <= set(zip(train["en"], train["de"]))  # pairs of the training split, still aligned
+    with pytest.raises(ValueError, match="tokenizer_train_size=0 is invalid"):
+        TranslationDataModule(**{**options, "tokenizer_train_size": 0})
