@@ -49,7 +49,8 @@ TRANSLATION_RECIPES = [name for name in RECIPES if "cifar" not in name]
 COMBINATIONS = ([[name] for name in RECIPES]
                 + [[name, overlay] for name in TRANSLATION_RECIPES if "cpu" not in name
                    for overlay in ("cluster/slurm_ddp", "cluster/slurm_fsdp")]
-                + [["cifar10_conv_vit", "cluster/slurm_ddp"], ["cpu/multi30k_en_de_cpu", "hardware/gpu"]])
+                + [["cifar10_conv_vit", "cluster/slurm_ddp"], ["cpu/multi30k_en_de_cpu", "hardware/gpu"],
+                   ["wmt14_en_de", "cluster/wmt14_slurm"]])
 
 
 def print_config(args: list[str], capsys) -> dict:
@@ -60,7 +61,7 @@ def print_config(args: list[str], capsys) -> dict:
 
 
 def test_every_shipped_recipe_is_composed_from_the_task_base_and_a_hardware_overlay():
-    assert len(RECIPES) == 15 and "multi30k_en_de" in RECIPES and "cpu/cifar10_conv_vit_cpu" in RECIPES
+    assert len(RECIPES) == 16 and "multi30k_en_de" in RECIPES and "cpu/cifar10_conv_vit_cpu" in RECIPES
     for name in RECIPES:
         config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
         assert "base_configs" in config, name
