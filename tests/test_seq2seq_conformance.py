@@ -1,10 +1,13 @@
 """The encoder–decoder behaves like every transformers model: recorded attentions and hidden states, typed outputs
 and `return_dict=False` tuples, standalone encoder/decoder stacks, tied weights that save and load exactly."""
 
+import warnings
+
 import pytest
 import torch
 from conftest import tiny_config
 from safetensors import safe_open
+from safetensors.torch import save_file
 from transformers.masking_utils import create_bidirectional_mask
 from transformers.modeling_outputs import (
     BaseModelOutput,
@@ -249,3 +252,58 @@ def test_base_model_declares_its_shared_embeddings(tmp_path):
     assert loaded.encoder.embed_tokens.weight.data_ptr() == loaded.shared.weight.data_ptr()
     torch.testing.assert_close(loaded(SRC, SRC_MASK, decoder_input_ids=TGT).last_hidden_state,
                                model(SRC, SRC_MASK, decoder_input_ids=TGT).last_hidden_state)
+
+
+@pytest.mark.parametrize("overrides", [
+    dict(),
+    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300),
+])
+def test_checkpoint_without_its_embedding_matrix_reports_it_missing(overrides, tmp_path):
+    """A weights file that lacks the (tied) embedding matrix must not load in silence with random embeddings."""
+    model = build(**overrides)
+    model.save_pretrained(tmp_path)
+    source = "model.shared.weight" if model.config.share_encoder_decoder_embeddings else "model.decoder.embed_tokens.weight"
+    tied_to_source = {name for name, src in model.get_expanded_tied_weights_keys(all_submodels=True).items()
+                      if src == source}
+    with safe_open(tmp_path / "model.safetensors", "pt") as saved:
+        kept = {name: saved.get_tensor(name) for name in saved.keys() if name != source}
+    save_file(kept, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    _, info = Seq2SeqTransformerForConditionalGeneration.from_pretrained(tmp_path, output_loading_info=True)
+    assert source in info["missing_keys"]
+    assert tied_to_source <= set(info["missing_keys"])  # its tied names have no value either
+
+
+def test_checkpoint_holding_the_tied_copy_under_the_other_name_loads_it(tmp_path):
+    """Only `lm_head.weight` in the file (not the decoder embedding it is tied to): that tensor is used, nothing missing."""
+    model = build(share_encoder_decoder_embeddings=False, tgt_vocab_size=300)
+    model.save_pretrained(tmp_path)
+    with safe_open(tmp_path / "model.safetensors", "pt") as saved:
+        kept = {name: saved.get_tensor(name) for name in saved.keys()}
+    kept["lm_head.weight"] = kept.pop("model.decoder.embed_tokens.weight")
+    save_file(kept, tmp_path / "model.safetensors", metadata={"format": "pt"})
+    loaded, info = Seq2SeqTransformerForConditionalGeneration.from_pretrained(tmp_path, output_loading_info=True)
+    assert not info["missing_keys"], info
+    assert torch.equal(loaded.get_decoder().embed_tokens.weight, model.lm_head.weight)
+    torch.testing.assert_close(loaded(SRC, SRC_MASK, decoder_input_ids=TGT).logits,
+                               model(SRC, SRC_MASK, decoder_input_ids=TGT).logits)
+
+
+# ------------------------------------------------------------------------ the cache argument under its old name
+@pytest.mark.parametrize("cls", [Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel])
+def test_old_cache_argument_name_works_and_warns(cls):
+    """`past_key_values=` (the name before transformers 5.2x) is still taken, with transformers' FutureWarning."""
+    model = build(cls)
+    encoded = model.get_encoder()(SRC, SRC_MASK)
+    field = "cache" if hasattr(model(SRC, decoder_input_ids=TGT[:, :1], use_cache=True), "cache") else "past_key_values"
+    outputs = {}
+    for name in ("cache", "past_key_values"):
+        prefix = model(attention_mask=SRC_MASK, encoder_outputs=encoded, decoder_input_ids=TGT[:, :2], use_cache=True)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            outputs[name] = model(attention_mask=SRC_MASK, encoder_outputs=encoded, decoder_input_ids=TGT[:, 2:],
+                                  **{name: getattr(prefix, field)})
+        deprecated = [w for w in caught if "`past_key_values` is deprecated" in str(w.message)]
+        assert bool(deprecated) == (name == "past_key_values" and field == "cache")  # warned only once renamed
+        assert getattr(outputs[name], field).get_seq_length() == TGT.shape[1]
+    first = outputs["cache"][0]
+    torch.testing.assert_close(outputs["past_key_values"][0], first)

@@ -18,6 +18,8 @@ configuration and layers files (flat relative imports).
 """
 
 import copy
+import functools
+import inspect
 import math
 
 import torch
@@ -32,6 +34,7 @@ from transformers.modeling_outputs import (
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
 )
+from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
 
@@ -46,8 +49,38 @@ from .layers_seq2seq_transformer import (
 )
 
 # transformers 5.2x renamed the KV-cache argument and output field `past_key_values` to `cache` (the old name is
-# accepted until 5.40). We accept both and return the cache under the name this transformers version uses.
+# accepted until 5.40). We return the cache under the name this transformers version uses; where it is `cache`, an
+# old-style `past_key_values=` argument is renamed with transformers' own FutureWarning, as its models do.
 _CACHE_FIELD = "cache" if "cache" in Seq2SeqLMOutput.__dataclass_fields__ else "past_key_values"
+
+
+def accepts_old_cache_name(forward):
+    """Let `forward` take the KV cache as `cache=` or (older name) `past_key_values=`.
+
+    Example:
+        >>> @accepts_old_cache_name
+        ... def forward(input_ids=None, cache=None, **kwargs):
+        ...     return cache
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     forward(past_key_values="the cache")
+        'the cache'
+    """
+    if _CACHE_FIELD == "cache":
+        return deprecate_kwarg("past_key_values", "5.40.0", new_name="cache")(forward)
+
+    @functools.wraps(forward)
+    def renamed(*args, **kwargs):  # transformers before 5.2x: generate() itself passes past_key_values
+        if "past_key_values" in kwargs:
+            kwargs["cache"] = kwargs.pop("past_key_values")
+        return forward(*args, **kwargs)
+
+    signature = inspect.signature(forward)
+    old_name = inspect.Parameter("past_key_values", inspect.Parameter.KEYWORD_ONLY, default=None)
+    parameters = list(signature.parameters.values())
+    renamed.__signature__ = signature.replace(parameters=[*parameters[:-1], old_name, parameters[-1]])  # before **kwargs
+    return renamed
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -94,6 +127,19 @@ class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
         elif isinstance(module, SinusoidalPositionalEmbedding):
             # Non-persistent buffers are not in the checkpoint: recompute them, or from_pretrained leaves zeros.
             init.copy_(module.weight, sinusoidal_table(module.num_positions, module.dim))
+
+    def mark_tied_weights_as_initialized(self, loading_info):
+        """Keep a tied weight's source (e.g. `shared.weight`) in `missing_keys` when the checkpoint lacks it.
+
+        transformers marks the tensor of every tied key as loaded before it reports what is missing; the source
+        shares that tensor, and for code outside transformers the report then drops it, so a checkpoint without its
+        embedding matrix would load with no warning. Putting the source back lets `tie_weights` decide: it removes
+        the key again when a tied copy was in the checkpoint, and reports it missing when none was.
+        """
+        tied_sources = set(getattr(self, "all_tied_weights_keys", {}).values())
+        missing_sources = tied_sources & set(loading_info.missing_keys)
+        super().mark_tied_weights_as_initialized(loading_info)
+        loading_info.missing_keys |= missing_sources
 
 
 def check_input_ids(input_ids: torch.LongTensor, vocab_size: int, max_positions: int, name: str) -> None:
@@ -261,6 +307,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
         self.embed_tokens = value
 
     @capture_outputs
+    @accepts_old_cache_name
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,  # (B, T)
@@ -271,10 +318,8 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,  # (B, T, D)
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,  # (T,) or (B, T)
-        past_key_values: EncoderDecoderCache | None = None,
         **kwargs,
     ) -> BaseModelOutputWithPastAndCrossAttentions:
-        cache = cache if cache is not None else past_key_values
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder_input_ids or decoder_inputs_embeds to the decoder.")
         if encoder_hidden_states is None:
@@ -402,6 +447,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         return self.decoder
 
     @can_return_tuple
+    @accepts_old_cache_name
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,  # (B, S)
@@ -410,14 +456,12 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         decoder_attention_mask: torch.Tensor | None = None,  # (B, P)
         encoder_outputs: BaseModelOutput | tuple | None = None,
         cache: EncoderDecoderCache | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         decoder_position_ids: torch.LongTensor | None = None,
         **kwargs,
     ) -> Seq2SeqModelOutput:
-        cache = cache if cache is not None else past_key_values
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
                 input_ids, attention_mask, inputs_embeds=inputs_embeds, return_dict=True, **kwargs
@@ -515,6 +559,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
         return loaded
 
     @can_return_tuple
+    @accepts_old_cache_name
     def forward(
         self,
         input_ids: torch.LongTensor | None = None,
@@ -523,7 +568,6 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
         decoder_attention_mask: torch.Tensor | None = None,
         encoder_outputs: BaseModelOutput | tuple | None = None,
         cache: EncoderDecoderCache | None = None,
-        past_key_values: EncoderDecoderCache | None = None,
         inputs_embeds: torch.Tensor | None = None,
         decoder_inputs_embeds: torch.Tensor | None = None,
         labels: torch.LongTensor | None = None,  # (B, T), -100 = ignore
@@ -535,7 +579,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
         outputs = self.model(
             input_ids, attention_mask, decoder_input_ids, decoder_attention_mask, encoder_outputs,
-            cache=cache if cache is not None else past_key_values, inputs_embeds=inputs_embeds,
+            cache=cache, inputs_embeds=inputs_embeds,
             decoder_inputs_embeds=decoder_inputs_embeds, use_cache=use_cache, return_dict=True, **kwargs,
         )
         hidden_states = outputs.last_hidden_state
