@@ -90,6 +90,12 @@ class CTranslate2Engine:
         max_batch_size: sentences per batch when ``generate`` is given more (CTranslate2 sorts them by length
             first, so that a batch holds sentences of similar length and little padding).
 
+    Beam search stops as transformers' ``early_stopping=True`` does (CTranslate2's ``patience=1``: when
+    ``num_beams`` hypotheses are finished); with transformers' default, ``early_stopping=False``, ``generate()`` may
+    keep searching and return a longer hypothesis (identical outputs on 96.6% of Multi30k test_2016 with
+    ``early_stopping=False``, 100% with ``early_stopping=True``: ``bench/results/ct2-multi30k-*``). Scores agree to
+    1e-4 where the hypotheses agree.
+
     Example::
 
         >>> engine = CTranslate2Engine("outputs/model-ct2", compute_type="int8")   # doctest: +SKIP
