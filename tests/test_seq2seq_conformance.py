@@ -307,3 +307,32 @@ def test_old_cache_argument_name_works_and_warns(cls):
         assert getattr(outputs[name], field).get_seq_length() == TGT.shape[1]
     first = outputs["cache"][0]
     torch.testing.assert_close(outputs["past_key_values"][0], first)
+
+
+# ---------------------------------------------------------------------------- resizing the vocabulary (new tokens)
+@pytest.mark.parametrize("overrides", [
+    dict(),
+    dict(tie_word_embeddings=False),
+    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300),
+    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300, tie_word_embeddings=False),
+])
+def test_resize_token_embeddings_then_save_and_load(overrides, tmp_path):
+    """Tokens added to the tokenizer: the new ids work, the target side follows only a shared vocabulary, and the
+    resized model saves and loads again with the same outputs."""
+    model = build(**overrides)
+    shared = model.config.share_encoder_decoder_embeddings
+    target_before = model.config.target_vocab_size
+    model.resize_token_embeddings(410)
+    assert model.config.vocab_size == model.get_encoder().embed_tokens.weight.shape[0] == 410
+    target = 410 if shared else target_before
+    assert model.config.target_vocab_size == target
+    assert model.get_decoder().embed_tokens.weight.shape[0] == model.lm_head.weight.shape[0] == target
+    new_ids = torch.tensor([[405, 409, 2]])
+    decoder_ids = torch.tensor([[1, 407 if shared else 299]])
+    logits = model(new_ids, decoder_input_ids=decoder_ids).logits
+    assert logits.shape == (1, 2, target)
+    model.save_pretrained(tmp_path)
+    loaded = Seq2SeqTransformerForConditionalGeneration.from_pretrained(tmp_path).eval()
+    torch.testing.assert_close(loaded(new_ids, decoder_input_ids=decoder_ids).logits, logits)
+    if model.config.tie_word_embeddings:
+        assert loaded.lm_head.weight.data_ptr() == loaded.get_decoder().embed_tokens.weight.data_ptr()

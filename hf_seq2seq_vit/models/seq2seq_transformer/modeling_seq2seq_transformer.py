@@ -128,6 +128,32 @@ class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
             # Non-persistent buffers are not in the checkpoint: recompute them, or from_pretrained leaves zeros.
             init.copy_(module.weight, sinusoidal_table(module.num_positions, module.dim))
 
+    def resize_token_embeddings(self, new_num_tokens=None, pad_to_multiple_of=None, mean_resizing=True):
+        """transformers' `resize_token_embeddings` for the source vocabulary, which is also the target one if shared.
+
+        Shared vocabulary: encoder, decoder and output projection all grow, and `tgt_vocab_size` follows `vocab_size`
+        (so the decoder takes the new ids and the saved config loads again). Separate vocabularies: only the source
+        side (encoder embedding, `vocab_size`) changes; the decoder and its output projection keep the target size.
+
+        Example:
+            >>> from hf_seq2seq_vit import Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration
+            >>> config = Seq2SeqTransformerConfig(vocab_size=100, d_model=32, encoder_layers=1, decoder_layers=1,
+            ...     encoder_attention_heads=4, decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64)
+            >>> model = Seq2SeqTransformerForConditionalGeneration(config)
+            >>> _ = model.resize_token_embeddings(110)
+            >>> model.config.vocab_size, model.config.tgt_vocab_size, model.lm_head.weight.shape[0]
+            (110, 110, 110)
+        """
+        shared = self.config.share_encoder_decoder_embeddings
+        output_embeddings = None if shared else self.get_output_embeddings()
+        embeddings = super().resize_token_embeddings(new_num_tokens, pad_to_multiple_of, mean_resizing)
+        if shared:
+            self.config.tgt_vocab_size = self.config.vocab_size
+        elif output_embeddings is not None:  # transformers resized the output projection to the source size
+            self.set_output_embeddings(output_embeddings)
+            self.tie_weights()
+        return embeddings
+
     def mark_tied_weights_as_initialized(self, loading_info):
         """Keep a tied weight's source (e.g. `shared.weight`) in `missing_keys` when the checkpoint lacks it.
 
