@@ -26,7 +26,9 @@ The modules, in the order a checkpoint goes through them:
 - ``exporters``: one exporter per task (what it needs, how its folder is written, checked and loaded);
 - ``target``: where the folder goes, never deleting what an export did not write;
 - ``writing``: :func:`export_checkpoint`; ``loading``: :func:`load_exported`; ``hub``: :func:`push_exported`;
-- ``cli``: ``python -m hf_seq2seq_vit.export``.
+- ``cli``: ``python -m hf_seq2seq_vit.export``;
+- other formats (``--format``): ``ctranslate2`` (a translator for CTranslate2, optional extra ``[ct2]``) and
+  ``onnx`` (an image classifier for ONNX Runtime, optional extra ``[onnx]``), written with the same target rules.
 """
 
 from .checkpoint import WEIGHT_PREFIXES, checkpoint_to_export, model_from_checkpoint, read_checkpoint
