@@ -11,6 +11,7 @@ import sys
 
 import pytest
 import torch
+import transformers
 from conftest import tiny_config
 from helpers.checkpoints import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
 
@@ -141,6 +142,12 @@ def test_export_cli_and_translate_cli(tokenizer, tmp_path, capsys):
         outputs[name] = out.read_text(encoding="utf-8")
     assert outputs["ct2 folder"] == outputs["torch"] == outputs["ct2 from hf"]
     assert outputs["torch"].count("\n") == len(SAMPLE_SENTENCES) + 2
+    # transformers' pipeline() passes engine= to the folder's own (remote-code) pipeline class.
+    remote = transformers.pipeline("translation", model=str(tmp_path / "hf"), trust_remote_code=True,
+                                   engine="ctranslate2", engine_options={"intra_threads": 1})
+    assert type(remote.engine).__name__ == "CTranslate2Engine"
+    assert [item["translation_text"] for item in remote(SAMPLE_SENTENCES, num_beams=2, max_new_tokens=12)] == \
+        outputs["torch"].splitlines()[: len(SAMPLE_SENTENCES)]
     # Exporting again replaces the earlier export; int8 storage.
     assert export_main([str(checkpoint), str(tmp_path / "ct2"), "--format", "ctranslate2",
                         "--quantization", "int8"]) == 0
