@@ -105,7 +105,7 @@ class CTranslate2Engine:
 
     def __init__(self, folder: str | os.PathLike, compute_type: str = "default", intra_threads: int = 0,
                  max_batch_size: int = 0, tokenizer=None):
-        from .export.ctranslate2 import COMPUTE_TYPES, import_ctranslate2, read_engine_record
+        from .export.ctranslate2 import COMPUTE_TYPES, import_ctranslate2, read_engine_record, vocabulary_tokens
 
         ctranslate2 = import_ctranslate2(ImportError)
         if compute_type not in COMPUTE_TYPES:
@@ -123,8 +123,6 @@ class CTranslate2Engine:
         self.device = torch.device("cpu")
         vocab = self.tokenizer.get_vocab()
         self._source_tokens = {index: token for token, index in vocab.items()}
-        from .export.ctranslate2 import vocabulary_tokens
-
         self._target_tokens = vocabulary_tokens(self.tokenizer, self.config.tgt_vocab_size)
         self._target_ids = {token: index for index, token in enumerate(self._target_tokens)}
 
@@ -224,6 +222,8 @@ def build_engine(engine: str, model=None, tokenizer=None, quantization: str | No
     """
     if engine not in ENGINES:
         raise ValueError(f"engine={engine!r} is not supported; choose one of {list(ENGINES)}")
+    if engine != "ctranslate2" and quantization is not None:
+        raise ValueError(f"quantization={quantization!r} picks CTranslate2's compute type; engine={engine!r} takes none")
     if engine == "torch":
         return None
     if engine == "torch-int8":
