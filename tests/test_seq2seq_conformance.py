@@ -336,3 +336,23 @@ def test_resize_token_embeddings_then_save_and_load(overrides, tmp_path):
     torch.testing.assert_close(loaded(new_ids, decoder_input_ids=decoder_ids).logits, logits)
     if model.config.tie_word_embeddings:
         assert loaded.lm_head.weight.data_ptr() == loaded.get_decoder().embed_tokens.weight.data_ptr()
+
+
+# ------------------------------------------------------------------- the decoder's view of the config (transformers)
+@pytest.mark.parametrize("overrides", [
+    dict(),
+    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300, decoder_layers=3, decoder_attention_heads=8),
+])
+def test_decoder_text_config_has_the_decoder_sizes(overrides):
+    """`config.get_text_config(decoder=True)` (what transformers sizes scores and caches from) describes the decoder:
+    its vocabulary is the target one, the width of the scores generate() returns."""
+    model = build(**overrides)
+    decoder_view = model.config.get_text_config(decoder=True)
+    assert decoder_view.vocab_size == model.config.target_vocab_size == model.lm_head.out_features
+    assert decoder_view.num_hidden_layers == model.config.decoder_layers
+    assert decoder_view.num_attention_heads == model.config.decoder_attention_heads
+    assert model.config.get_text_config(encoder=True).vocab_size == model.config.vocab_size
+    assert model.config.vocab_size == 400 and model.config.encoder_layers == 2  # the model's own config is untouched
+    out = model.generate(SRC, attention_mask=SRC_MASK, max_new_tokens=3, do_sample=False, output_scores=True,
+                         return_dict_in_generate=True)
+    assert {tuple(score.shape) for score in out.scores} == {(2, decoder_view.vocab_size)}

@@ -100,6 +100,25 @@ class Seq2SeqTransformerConfig(PreTrainedConfig):
         """Size of the vocabulary the decoder reads and writes."""
         return self.tgt_vocab_size if self.tgt_vocab_size is not None else self.vocab_size
 
+    def get_text_config(self, decoder=None, encoder=None) -> PreTrainedConfig:
+        """transformers' per-side view of an encoder–decoder config; the decoder's side reads the target vocabulary.
+
+        transformers (generation, caches, the common tests) asks `get_text_config(decoder=True)` for the decoder's
+        sizes: its `num_hidden_layers` / `num_attention_heads` come from `decoder_layers` / `decoder_attention_heads`,
+        and here its `vocab_size` is `tgt_vocab_size` (the size of the logits), as Marian's `decoder_vocab_size` is.
+
+        Example:
+            >>> config = Seq2SeqTransformerConfig(vocab_size=1000, tgt_vocab_size=800,
+            ...                                   share_encoder_decoder_embeddings=False, decoder_layers=3)
+            >>> decoder = config.get_text_config(decoder=True)
+            >>> decoder.vocab_size, decoder.num_hidden_layers, config.get_text_config(encoder=True).vocab_size
+            (800, 3, 1000)
+        """
+        text_config = super().get_text_config(decoder=decoder, encoder=encoder)
+        if decoder and not encoder and text_config is not self:  # a copy holding the decoder's sizes
+            text_config.vocab_size = self.target_vocab_size
+        return text_config
+
     def check_values(self):
         """Reject impossible sizes with a ValueError that names the field (run at construction)."""
         for name in ("vocab_size", "tgt_vocab_size", "d_model", "encoder_attention_heads", "decoder_attention_heads",
