@@ -1,6 +1,7 @@
 """The encoder–decoder behaves like every transformers model: recorded attentions and hidden states, typed outputs
 and `return_dict=False` tuples, standalone encoder/decoder stacks, tied weights that save and load exactly."""
 
+import copy
 import warnings
 
 import pytest
@@ -356,3 +357,30 @@ def test_decoder_text_config_has_the_decoder_sizes(overrides):
     out = model.generate(SRC, attention_mask=SRC_MASK, max_new_tokens=3, do_sample=False, output_scores=True,
                          return_dict_in_generate=True)
     assert {tuple(score.shape) for score in out.scores} == {(2, decoder_view.vocab_size)}
+
+
+# --------------------------------------------------------------------- stacks found the transformers way (exporters)
+@pytest.mark.parametrize("cls", [Seq2SeqTransformerForConditionalGeneration, Seq2SeqTransformerModel])
+def test_get_encoder_takes_transformers_modality_argument(cls):
+    """transformers' callers (e.g. its exporters) ask `get_encoder(modality=None)`; the text stacks come back."""
+    model = build(cls)
+    base = model if cls is Seq2SeqTransformerModel else model.model
+    assert model.get_encoder() is model.get_encoder(modality=None) is base.encoder
+    assert model.get_decoder() is base.decoder
+
+
+def test_transformers_exporter_exports_the_generation_graphs():
+    """transformers' DynamoExporter splits generate() into prefill and decode graphs; both give the eager outputs."""
+    from transformers.exporters.exporter_dynamo import DynamoConfig, DynamoExporter
+    from transformers.exporters.utils import decompose_for_generation
+
+    model = build()
+    inputs = {"input_ids": SRC, "attention_mask": SRC_MASK}
+    exported = DynamoExporter().export_for_generation(model, inputs, config=DynamoConfig())
+    components = decompose_for_generation(model, inputs)
+    assert set(exported.runners) == set(components) == {"prefill", "decode"}
+    for name, (submodel, sample) in components.items():
+        sample = {key: value for key, value in sample.items() if key not in ("use_cache", "return_dict")}
+        with torch.no_grad():
+            expected = submodel(**copy.deepcopy(sample)).logits
+        torch.testing.assert_close(exported.runners[name](**copy.deepcopy(sample))["logits"], expected)

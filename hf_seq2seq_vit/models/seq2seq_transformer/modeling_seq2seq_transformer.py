@@ -466,12 +466,6 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         if self.config.share_encoder_decoder_embeddings:
             self.shared = self.decoder.embed_tokens = value
 
-    def get_encoder(self):
-        return self.encoder
-
-    def get_decoder(self):
-        return self.decoder
-
     @can_return_tuple
     @accepts_old_cache_name
     def forward(
@@ -543,12 +537,6 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
             tied.update({"model.encoder.embed_tokens.weight": source, "model.decoder.embed_tokens.weight": source})
         self._tied_weights_keys = tied
         self.post_init()
-
-    def get_encoder(self):
-        return self.model.encoder
-
-    def get_decoder(self):
-        return self.model.decoder
 
     def get_output_embeddings(self):
         return self.lm_head
