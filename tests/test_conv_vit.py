@@ -547,3 +547,23 @@ def test_eager_attention_is_transformers_vit_kernel_and_matches_the_softmax_form
         expected = attention.proj((expected_probabilities @ v).transpose(1, 2).reshape(2, 5, -1))
     assert torch.allclose(probabilities, expected_probabilities, atol=1e-6)
     assert torch.allclose(output, expected, atol=1e-6)
+
+
+@pytest.mark.parametrize("stem", [dict(), dict(stem_type="timm", timm_backbone="resnet10t", timm_out_index=2)])
+def test_model_built_on_meta_device_gets_real_batchnorm_statistics(stem):
+    """Built on the meta device, moved to memory and initialised (as large-model loaders do), every BatchNorm of the
+    stem (timm's included) starts from mean 0, variance 1, no batches seen: the buffers of a normally built model."""
+    config = tiny_conv_vit_config(**stem)
+    expected = dict(ConvViTForImageClassification(config).named_buffers())
+    with torch.device("meta"):
+        model = ConvViTForImageClassification(config)
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        for _, buffer in model.named_buffers():
+            buffer.fill_(7)  # stand in for the uninitialised memory to_empty() hands out
+    model.init_weights()
+    buffers = dict(model.named_buffers())
+    assert any("running_var" in name for name in buffers)
+    assert buffers.keys() == expected.keys()
+    for name, value in buffers.items():
+        assert torch.equal(value, expected[name]), name

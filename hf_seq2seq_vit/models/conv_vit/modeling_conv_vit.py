@@ -419,9 +419,14 @@ class ConvViTPreTrainedModel(PreTrainedModel):
 
         Uses transformers' `initialization` helpers rather than timm's `trunc_normal_`: they skip tensors already
         filled from a checkpoint, so `from_pretrained` never overwrites loaded weights. A timm backbone keeps the
-        initialisation timm gave it.
+        initialisation timm gave it; only its BatchNorm statistics (state, not weights: mean 0, variance 1, no
+        batches seen) are set here, so a model built on the meta device and then initialised has real statistics.
         """
         if getattr(module, "_conv_vit_keep_timm_init", False):
+            if isinstance(module, nn.modules.batchnorm._BatchNorm) and module.track_running_stats:
+                init.zeros_(module.running_mean)
+                init.ones_(module.running_var)
+                init.zeros_(module.num_batches_tracked)
             return
         std = self.config.initializer_range
         if isinstance(module, nn.Linear):
