@@ -2,6 +2,7 @@
 and `return_dict=False` tuples, standalone encoder/decoder stacks, tied weights that save and load exactly."""
 
 import copy
+import inspect
 import warnings
 
 import pytest
@@ -384,3 +385,28 @@ def test_transformers_exporter_exports_the_generation_graphs():
         with torch.no_grad():
             expected = submodel(**copy.deepcopy(sample)).logits
         torch.testing.assert_close(exported.runners[name](**copy.deepcopy(sample))["logits"], expected)
+
+
+# ---------------------------------------------------------------------------------------- gradient checkpointing
+@pytest.mark.parametrize("use_reentrant", [True, False])
+def test_gradient_checkpointing_gives_the_same_loss_and_gradients(use_reentrant):
+    """`gradient_checkpointing_enable()` (recompute activations in backward) trains exactly like the plain model."""
+    plain = build()  # dropout 0: two training-mode forwards are identical
+    checkpointed = build()
+    checkpointed.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": use_reentrant})
+    assert checkpointed.is_gradient_checkpointing
+    for model in (plain, checkpointed):
+        model.train()
+        model(SRC, SRC_MASK, labels=LABELS).loss.backward()
+    gradients = {name: parameter.grad for name, parameter in checkpointed.named_parameters()}
+    assert all(grad is not None for grad in gradients.values())
+    for name, parameter in plain.named_parameters():
+        torch.testing.assert_close(gradients[name], parameter.grad, msg=name)
+
+
+def test_forward_declares_transformers_keyword_arguments():
+    """`**kwargs` is typed with transformers' keyword arguments (how its tools learn that output_attentions works)."""
+    for forward in (Seq2SeqTransformerForConditionalGeneration.forward, Seq2SeqTransformerModel.forward,
+                    Seq2SeqTransformerEncoder.forward, Seq2SeqTransformerDecoder.forward):
+        declared = inspect.signature(forward).parameters["kwargs"].annotation.__args__[0].__annotations__
+        assert {"output_attentions", "output_hidden_states"} <= set(declared)

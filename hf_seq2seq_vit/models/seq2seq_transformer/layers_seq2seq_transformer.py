@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from transformers.activations import ACT2FN
 from transformers.cache_utils import Cache
+from transformers.modeling_layers import GradientCheckpointingLayer
 from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
 from .configuration_seq2seq_transformer import Seq2SeqTransformerConfig
@@ -279,7 +280,7 @@ class AddAndNorm(nn.Module):
         return hidden_states if self.normalize_before else self.layer_norm(hidden_states)
 
 
-class Seq2SeqTransformerEncoderLayer(nn.Module):
+class Seq2SeqTransformerEncoderLayer(GradientCheckpointingLayer):
     """Self-attention then feed-forward, each wrapped in Add & Norm.
 
     Returns the new hidden states (B, S, D); the attention probabilities are recorded by the encoder's
@@ -307,7 +308,7 @@ class Seq2SeqTransformerEncoderLayer(nn.Module):
         return x  # (B, S, D)
 
 
-class Seq2SeqTransformerDecoderLayer(nn.Module):
+class Seq2SeqTransformerDecoderLayer(GradientCheckpointingLayer):
     """Masked self-attention, then attention over the encoder output, then feed-forward, each in Add & Norm.
 
     Returns the new hidden states (B, T, D); self- and cross-attention probabilities are recorded by the decoder's

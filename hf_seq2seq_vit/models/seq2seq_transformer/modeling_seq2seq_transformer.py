@@ -34,6 +34,8 @@ from transformers.modeling_outputs import (
     Seq2SeqLMOutput,
     Seq2SeqModelOutput,
 )
+from transformers.processing_utils import Unpack
+from transformers.utils import TransformersKwargs
 from transformers.utils.deprecation import deprecate_kwarg
 from transformers.utils.generic import can_return_tuple
 from transformers.utils.output_capturing import OutputRecorder, capture_outputs
@@ -103,7 +105,7 @@ class Seq2SeqTransformerPreTrainedModel(PreTrainedModel):
     config: Seq2SeqTransformerConfig
     base_model_prefix = "model"
     main_input_name = "input_ids"
-    supports_gradient_checkpointing = False
+    supports_gradient_checkpointing = True  # the layers are transformers GradientCheckpointingLayers
     _no_split_modules = ["Seq2SeqTransformerEncoderLayer", "Seq2SeqTransformerDecoderLayer"]
     _supports_sdpa = True
     _supports_flash_attn = True
@@ -272,7 +274,7 @@ class Seq2SeqTransformerEncoder(Seq2SeqTransformerPreTrainedModel):
         input_ids: torch.LongTensor | None = None,  # (B, S)
         attention_mask: torch.Tensor | None = None,  # (B, S), 1 = token, 0 = padding
         inputs_embeds: torch.Tensor | None = None,  # (B, S, D)
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutput:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of input_ids or inputs_embeds to the encoder.")
@@ -344,7 +346,7 @@ class Seq2SeqTransformerDecoder(Seq2SeqTransformerPreTrainedModel):
         inputs_embeds: torch.Tensor | None = None,  # (B, T, D)
         use_cache: bool | None = None,
         position_ids: torch.LongTensor | None = None,  # (T,) or (B, T)
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> BaseModelOutputWithPastAndCrossAttentions:
         if (input_ids is None) == (inputs_embeds is None):
             raise ValueError("Pass exactly one of decoder_input_ids or decoder_inputs_embeds to the decoder.")
@@ -480,7 +482,7 @@ class Seq2SeqTransformerModel(Seq2SeqTransformerPreTrainedModel):
         decoder_inputs_embeds: torch.Tensor | None = None,
         use_cache: bool | None = None,
         decoder_position_ids: torch.LongTensor | None = None,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqModelOutput:
         if encoder_outputs is None:
             encoder_outputs = self.encoder(
@@ -587,7 +589,7 @@ class Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerPreTrainedMod
         labels: torch.LongTensor | None = None,  # (B, T), -100 = ignore
         use_cache: bool | None = None,
         logits_to_keep: int = 0,
-        **kwargs,
+        **kwargs: Unpack[TransformersKwargs],
     ) -> Seq2SeqLMOutput:
         if labels is not None and decoder_input_ids is None and decoder_inputs_embeds is None:
             decoder_input_ids = self.prepare_decoder_input_ids_from_labels(labels)
