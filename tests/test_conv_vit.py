@@ -567,3 +567,25 @@ def test_model_built_on_meta_device_gets_real_batchnorm_statistics(stem):
     assert buffers.keys() == expected.keys()
     for name, value in buffers.items():
         assert torch.equal(value, expected[name]), name
+
+
+def test_set_attn_implementation_switches_the_kernel_of_a_built_model(monkeypatch):
+    """`model.set_attn_implementation(...)` (transformers' switch after loading) changes the kernel the layers call."""
+    from hf_seq2seq_vit.models.conv_vit import modeling_conv_vit
+
+    model = tiny_model()
+    pixel_values = torch.randn(2, 3, 32, 32)
+    assert model.config._attn_implementation == "sdpa"
+    sdpa_logits = model(pixel_values).logits
+    calls = []
+    eager = modeling_conv_vit.eager_attention_forward
+    monkeypatch.setattr(modeling_conv_vit, "eager_attention_forward", lambda *a, **k: calls.append(1) or eager(*a, **k))
+    model.set_attn_implementation("eager")
+    assert model.config._attn_implementation == "eager"
+    eager_logits = model(pixel_values).logits
+    assert len(calls) == model.config.num_hidden_layers  # every layer ran the eager kernel
+    torch.testing.assert_close(eager_logits, sdpa_logits, atol=1e-5, rtol=1e-5)
+    model.set_attn_implementation("sdpa")
+    calls.clear()
+    torch.testing.assert_close(model(pixel_values).logits, sdpa_logits)
+    assert not calls

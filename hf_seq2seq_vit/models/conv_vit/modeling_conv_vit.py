@@ -283,7 +283,7 @@ class ConvViTAttention(nn.Module):
         implementation = self.config._attn_implementation
         attention_function: Callable = eager_attention_forward
         if not output_attentions and implementation not in (None, "eager"):
-            attention_function = ALL_ATTENTION_FUNCTIONS[implementation]
+            attention_function = ALL_ATTENTION_FUNCTIONS.get_interface(implementation, eager_attention_forward)
         output, probabilities = attention_function(
             self,
             query,
