@@ -2,7 +2,8 @@
 
 Each engine translates the 1,000 English sentences through `hf_seq2seq_vit.cli.translate_lines` (what
 `hf-seq2seq-vit translate` runs: sentences sorted by length into batches), greedy and beam 4 (beam 4 twice: with
-transformers' default stopping rule and with `early_stopping=True`, the rule CTranslate2 implements):
+the models' saved default, `early_stopping=True`, the rule CTranslate2 implements, and with the torch engines on
+transformers' library default `early_stopping=False`, CTranslate2 keeping its own rule):
 
   * `torch`: the checkpoint's model, `generate()` (the reference);
   * `torch_int8`: its Linear layers dynamically quantized;
@@ -75,17 +76,20 @@ def main():
               "torch": torch.__version__, "transformers": transformers.__version__,
               "ctranslate2": ctranslate2.__version__, "python": platform.python_version(),
               "sentences": len(sources), "rows": []}
-    # Beam search twice: with transformers' default stopping rule (early_stopping=False: keep searching while a
-    # running beam could still beat the worst finished one) and with early_stopping=True (stop when num_beams
-    # hypotheses are finished), the rule CTranslate2 implements (patience 1); CTranslate2 runs the same either way.
-    searches = [("greedy", 1, {}), (f"beam{args.beams}", args.beams, {}),
-                (f"beam{args.beams}, early_stopping=True", args.beams, {"early_stopping": True})]
+    # Beam search twice: with the model's saved default (early_stopping=True since 2026-12-03: stop when num_beams
+    # hypotheses are finished, the rule CTranslate2 implements, patience 1), and with the torch engines on
+    # transformers' library default (early_stopping=False: keep searching while a running beam could still beat the
+    # worst finished one), which CTranslate2 has no equivalent of (it refuses it), so it runs its own rule there.
+    searches = [("greedy", 1, {}), (f"beam{args.beams}", args.beams, {"early_stopping": True}),
+                (f"beam{args.beams}, torch early_stopping=False", args.beams, {"early_stopping": False})]
     for search, beams, options in searches:
         outputs, seconds = {}, {}
         for name, engine in engines.items():
+            engine_options = {} if name.startswith("ct2") and options.get("early_stopping") is False else options
             start = time.perf_counter()
             outputs[name] = list(translate_lines(sources, engine, tokenizer, batch_size=args.batch_size,
-                                                 num_beams=beams, max_new_tokens=args.max_new_tokens, **options))
+                                                 num_beams=beams, max_new_tokens=args.max_new_tokens,
+                                                 **engine_options))
             seconds[name] = time.perf_counter() - start
         reference_bleu = sacrebleu.corpus_bleu(outputs["torch"], [references]).score
         for name in engines:

@@ -91,10 +91,11 @@ class CTranslate2Engine:
             first, so that a batch holds sentences of similar length and little padding).
 
     Beam search stops as transformers' ``early_stopping=True`` does (CTranslate2's ``patience=1``: when
-    ``num_beams`` hypotheses are finished); with transformers' default, ``early_stopping=False``, ``generate()`` may
-    keep searching and return a longer hypothesis (identical outputs on 96.6% of Multi30k test_2016 with
-    ``early_stopping=False``, 100% with ``early_stopping=True``: ``bench/results/ct2-multi30k-*``). Scores agree to
-    1e-4 where the hypotheses agree.
+    ``num_beams`` hypotheses are finished), which is what our models save as their default; CTranslate2 has no
+    equivalent of ``early_stopping=False`` or ``"never"`` (keep searching while a running beam could still win), so
+    asking for one is an error, and a folder whose ``generation_config.json`` says so gets a warning (identical
+    outputs on 96.6% of Multi30k test_2016 under ``early_stopping=False``, 100% under ``True``:
+    ``bench/results/ct2-multi30k-*``). Scores agree to 1e-4 where the hypotheses agree.
 
     Example::
 
@@ -156,6 +157,8 @@ class CTranslate2Engine:
             raise ValueError(f"num_beams={num_beams!r} is invalid: it must be an integer >= 1")
         if returned > num_beams:
             raise ValueError(f"num_return_sequences={returned} must be <= num_beams={num_beams}")
+        if num_beams > 1:
+            self._check_early_stopping(kwargs.get("early_stopping"), settings.early_stopping)
         if kwargs.get("max_new_tokens") is not None:
             max_new = kwargs["max_new_tokens"]
         elif kwargs.get("max_length") is not None:
@@ -173,6 +176,24 @@ class CTranslate2Engine:
             no_repeat_ngram_size=get("no_repeat_ngram_size") or 0,
             max_input_length=0, return_end_token=True, return_scores=True, max_batch_size=batch_size,
         )
+
+    _warned_early_stopping = False
+
+    def _check_early_stopping(self, asked, stored) -> None:
+        """CTranslate2's beam search is transformers' ``early_stopping=True``: refuse another rule, never ignore it."""
+        if asked is not None and asked is not True:
+            raise ValueError(
+                f"early_stopping={asked!r} is not available with engine 'ctranslate2': its beam search ends when "
+                "num_beams hypotheses are finished (early_stopping=True); use engine='torch' for another rule"
+            )
+        if asked is None and stored is not True and not self._warned_early_stopping:
+            self._warned_early_stopping = True
+            warnings.warn(
+                f"the model's generation_config has early_stopping={stored!r}, but engine 'ctranslate2' ends "
+                "beam search when num_beams hypotheses are finished (early_stopping=True), so a few translations "
+                "may differ from the torch model's; set generation_config.early_stopping=True (re-export) to match",
+                stacklevel=4,
+            )
 
     def translate_ids(self, sources: list[list[int]], **kwargs: Any) -> list[list[tuple[list[int], float]]]:
         """For each source (token ids, end token included), its hypotheses as (target ids, score), best first.

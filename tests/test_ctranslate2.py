@@ -8,6 +8,7 @@ token and the log-probabilities CTranslate2 assigns to our model's own greedy ou
 
 import json
 import sys
+import warnings
 
 import pytest
 import torch
@@ -21,6 +22,7 @@ from hf_seq2seq_vit.engines import CTranslate2Engine
 from hf_seq2seq_vit.export import ExportError
 from hf_seq2seq_vit.export import main as export_main
 from hf_seq2seq_vit.export.ctranslate2 import ENGINE_FILE, export_ctranslate2, save_ctranslate2
+from hf_seq2seq_vit.lightning import TranslationModule
 from hf_seq2seq_vit.pipelines import TranslationPipeline
 
 SOURCES = ["A man is riding a bicycle.", "Two dogs are playing in the snow.", "A woman sings on a stage.",
@@ -189,3 +191,56 @@ def test_bad_inputs_are_clear_errors(tokenizer, tmp_path, capsys, monkeypatch):
     assert "pip install 'hf-seq2seq-vit[ct2]'" in capsys.readouterr().err
     with pytest.raises(ImportError, match=r"hf-seq2seq-vit\[ct2\]"):
         TranslationPipeline(model=random_model(), tokenizer=tokenizer, engine="ctranslate2")
+
+
+def test_beam_stopping_rule_is_the_engines_or_refused(tokenizer, tmp_path):
+    # CTranslate2 ends a beam search when num_beams hypotheses are finished: transformers' early_stopping=True.
+    model = random_model(normalize_before=True)
+    model.generation_config.num_beams, model.generation_config.early_stopping = 4, True
+    save_ctranslate2(model, tokenizer, tmp_path / "stored-true")
+    inputs = tokenizer(SOURCES, return_tensors="pt", padding=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the stored rule is the engine's: nothing to warn about
+        engine = CTranslate2Engine(tmp_path / "stored-true", intra_threads=1)
+        got = engine.generate(**inputs, num_beams=4, max_new_tokens=12)
+        assert engine.generate(**inputs, num_beams=4, max_new_tokens=12, early_stopping=True).equal(got)
+    with torch.no_grad():
+        expected = model.generate(**inputs, num_beams=4, max_new_tokens=12)  # the stored default: True
+    assert torch.equal(*padded(expected, got, model.config.pad_token_id))
+    # Another rule asked for explicitly is an error naming it, from the engine and from the pipeline.
+    for rule in (False, "never"):
+        with pytest.raises(ValueError, match=f"early_stopping={rule!r} is not available with engine 'ctranslate2'"):
+            engine.generate(**inputs, num_beams=4, max_new_tokens=12, early_stopping=rule)
+    ct2_pipeline = TranslationPipeline(model=model, tokenizer=tokenizer, engine="ctranslate2",
+                                       engine_options={"intra_threads": 1})
+    with pytest.raises(ValueError, match="use engine='torch'"):
+        ct2_pipeline(SOURCES[:2], num_beams=4, early_stopping=False)
+    # Greedy search has no stopping rule to differ on.
+    engine.generate(**inputs, num_beams=1, max_new_tokens=4, early_stopping=False)
+    # A folder that stores another rule decodes with the engine's, and says so once.
+    model.generation_config.early_stopping = False
+    save_ctranslate2(model, tokenizer, tmp_path / "stored-false")
+    engine = CTranslate2Engine(tmp_path / "stored-false", intra_threads=1)
+    with pytest.warns(UserWarning, match="early_stopping=False, but engine 'ctranslate2' ends beam search"):
+        engine.generate(**inputs, num_beams=4, max_new_tokens=12)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        engine.generate(**inputs, num_beams=4, max_new_tokens=12)
+
+
+def test_exported_translators_default_to_the_engines_beam_stopping_rule(tokenizer, tmp_path):
+    # A checkpoint's stored settings (num_beams 3, no early_stopping: written before the setting existed) export
+    # with early_stopping=True, the rule the training module now saves and validates with.
+    checkpoint = tmp_path / "translation.ckpt"
+    make_translation_checkpoint(checkpoint, tokenizer)
+    assert export_main([str(checkpoint), str(tmp_path / "hf")]) == 0
+    assert cli_main(["export", str(checkpoint), str(tmp_path / "ct2"), "--format", "ctranslate2"]) == 0
+    for folder in ("hf", "ct2"):
+        generation = json.loads((tmp_path / folder / "generation_config.json").read_text())
+        assert (generation["num_beams"], generation["early_stopping"]) == (3, True), folder
+    module = TranslationModule(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
+                               attention_heads=2, ffn_dim=32, num_beams=2)
+    assert module.contract_extras()["generation_config"]["early_stopping"] is True
+    module = TranslationModule(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
+                               attention_heads=2, ffn_dim=32, num_beams=2, early_stopping=False)
+    assert module.contract_extras()["generation_config"]["early_stopping"] is False

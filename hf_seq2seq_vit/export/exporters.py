@@ -211,6 +211,11 @@ def generation_config_from_checkpoint(checkpoint: dict[str, Any] | CheckpointCon
             setattr(generation_config, name, getattr(config, name))
     if "num_beams" not in stored:
         generation_config.num_beams = DEFAULT_NUM_BEAMS
+    if stored.get("early_stopping") is None and (generation_config.num_beams or 1) > 1:
+        # Checkpoints written before the setting existed: beam search ends when num_beams hypotheses are finished,
+        # as the training module now saves it (and as CTranslate2 decodes). transformers refuses to save the flag
+        # without beams.
+        generation_config.early_stopping = True
     if "max_length" not in stored and "max_new_tokens" not in stored:
         # Positions beyond max_position_embeddings do not exist, so that is the longest translation possible.
         generation_config.max_length = config.max_position_embeddings

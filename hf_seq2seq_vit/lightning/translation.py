@@ -42,8 +42,11 @@ class TranslationModule(TaskModule):
 
     Args:
         vocab_size: vocabulary size; ``None`` takes ``len(trainer.datamodule.tokenizer)``.
-        num_beams, max_generation_length: beam search settings of validation/test BLEU (and of the saved
-            ``generation_config``).
+        num_beams, max_generation_length, early_stopping: beam search settings of validation/test BLEU (and of
+            the saved ``generation_config``). ``early_stopping=True`` (as BART, mBART and Pegasus ship) ends a beam
+            search when ``num_beams`` hypotheses are finished, the rule CTranslate2 implements, so an export to
+            CTranslate2 translates as the torch model does; ``False`` is transformers' default (keep searching while
+            a running beam could still beat a finished one).
         num_samples: validation translations shown after each validation (``TranslationSamplesLogger``).
 
     Example::
@@ -79,6 +82,7 @@ class TranslationModule(TaskModule):
         scheduler: str = "inverse_sqrt",
         num_beams: int = 4,
         max_generation_length: int = 128,
+        early_stopping: bool = True,
         num_samples: int = 3,
         compile: bool = False,
     ):
@@ -160,8 +164,16 @@ class TranslationModule(TaskModule):
             ids = self.model.generate(
                 input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], do_sample=False,
                 num_beams=self.hparams.num_beams, max_length=self.hparams.max_generation_length,
+                **self._beam_stopping(),
             )
         return self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+
+    def _beam_stopping(self) -> dict[str, Any]:
+        # Only beam search has a stopping rule (transformers refuses to save the flag without beams); older
+        # checkpoints' hyper-parameters lack it and get the default.
+        if self.hparams.num_beams > 1:
+            return {"early_stopping": self.hparams.get("early_stopping", True)}
+        return {}
 
     def _full_parameters(self):
         # Under FSDP the layers hold only their shard; generate() runs outside the wrapped forward, so gather first.
@@ -216,6 +228,7 @@ class TranslationModule(TaskModule):
     def contract_extras(self) -> dict[str, Any]:
         generation = GenerationConfig.from_dict(self.model.generation_config.to_dict())
         generation.num_beams, generation.max_length = self.hparams.num_beams, self.hparams.max_generation_length
+        generation.update(**self._beam_stopping())
         tokenizer = None
         if self.tokenizer is not None:
             tokenizer = TokenizerRecord(self.tokenizer.backend_tokenizer.to_str(),
