@@ -244,3 +244,23 @@ def test_exported_translators_default_to_the_engines_beam_stopping_rule(tokenize
     module = TranslationModule(vocab_size=len(tokenizer), d_model=16, encoder_layers=1, decoder_layers=1,
                                attention_heads=2, ffn_dim=32, num_beams=2, early_stopping=False)
     assert module.contract_extras()["generation_config"]["early_stopping"] is False
+
+
+def test_inter_threads_split_the_batch_and_translate_the_same(tokenizer, tmp_path):
+    model = random_model()
+    save_ctranslate2(model, tokenizer, tmp_path)
+    inputs = tokenizer(SOURCES, return_tensors="pt", padding=True)
+    one = CTranslate2Engine(tmp_path, intra_threads=1)
+    two = CTranslate2Engine(tmp_path, intra_threads=1, inter_threads=2)
+    for options in ({"num_beams": 1}, {"num_beams": 4, "early_stopping": True}):
+        expected = one.generate(**inputs, max_new_tokens=10, **options)
+        assert torch.equal(*padded(two.generate(**inputs, max_new_tokens=10, **options), expected,
+                                   model.config.pad_token_id))
+    ct2_pipeline = TranslationPipeline(model=model, tokenizer=tokenizer, engine="ctranslate2",
+                                       engine_options={"intra_threads": 1, "inter_threads": 2})
+    assert ct2_pipeline(SOURCES, num_beams=1, max_new_tokens=10) == TranslationPipeline(
+        model=model, tokenizer=tokenizer)(SOURCES, num_beams=1, max_new_tokens=10)
+    for name, value in (("inter_threads", 0), ("intra_threads", -1), ("max_batch_size", 2.5),
+                        ("inter_threads", True)):
+        with pytest.raises(ValueError, match=f"{name}={value!r} is invalid"):
+            CTranslate2Engine(tmp_path, **{name: value})
