@@ -12,29 +12,15 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 from pathlib import Path
 
-import lightning as L
 import torch
 import yaml
+from helpers.training_runs import REPO, demo_config, train_command, train_env
 
 from hf_seq2seq_vit.data import TranslationDataModule
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO / "configs" / "demo_translation_cpu.yaml"
 CLUSTER_CONFIG = REPO / "configs" / "cluster" / "slurm_ddp.yaml"
-
-
-class SignalAtStep(L.Callback):
-    """Test helper: send this process SIGUSR1 when training reaches ``step`` (SLURM's ``--signal=SIGUSR1@90``)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGUSR1)
 
 
 def free_port() -> int:
@@ -46,45 +32,34 @@ def free_port() -> int:
 def task_config(tmp_path: Path, tokenizer, **data) -> Path:
     """The demo recipe shrunk to a d_model-32 model on 160 pairs, writing only under ``tmp_path``."""
     tokenizer.save_pretrained(str(tmp_path / "tokenizer"))  # trained once by conftest; no rank trains its own
-    config = yaml.safe_load(DEMO_CONFIG.read_text())
-    config["trainer"].update(default_root_dir=str(tmp_path), max_epochs=1, log_every_n_steps=1,
-                             check_val_every_n_epoch=1, enable_progress_bar=False, enable_model_summary=False,
-                             num_sanity_val_steps=0)
-    config["trainer"]["logger"] = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                                    "init_args": {"save_dir": str(tmp_path), "name": "csv", "version": 0}}]
-    config["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                                       "init_args": {"dirpath": str(tmp_path / "checkpoints"), "save_last": True}}]
-    config["model"]["init_args"].update(d_model=32, ffn_dim=64, dropout=0.0, max_position_embeddings=48,
-                                        num_beams=1, max_generation_length=16, lr=0.003, warmup_steps=5)
+    config = demo_config(tmp_path)
+    config["trainer"].update(max_epochs=1, num_sanity_val_steps=0)
+    config["model"]["init_args"].update(max_generation_length=16, warmup_steps=5)
     config["data"]["init_args"].update(max_train_examples=160, max_val_examples=8, max_test_examples=8,
-                                       tokenizer_dir=str(tmp_path / "tokenizer"), max_length=40, max_tokens=256,
-                                       **data)
+                                       tokenizer_dir=str(tmp_path / "tokenizer"), **data)
     path = tmp_path / "task.yaml"
     path.write_text(yaml.safe_dump(config))
     return path
 
 
-def slurm_env(tmp_path: Path, rank: int, nodes: int, port: int) -> dict[str, str]:
+def slurm_env(rank: int, nodes: int, port: int) -> dict[str, str]:
     """What ``srun`` sets for task ``rank`` of ``nodes`` one-task nodes (and the job's ``MASTER_*`` on localhost)."""
-    return {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-            "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")]),
-            "SLURM_JOB_ID": "4242", "SLURM_JOB_NAME": "hf-seq2seq", "SLURM_NTASKS": str(nodes),
-            "SLURM_NTASKS_PER_NODE": "1", "SLURM_NNODES": str(nodes), "SLURM_NODELIST": "localhost",
-            "SLURM_PROCID": str(rank), "SLURM_NODEID": str(rank), "SLURM_LOCALID": "0",
-            "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
+    return train_env(SLURM_JOB_ID="4242", SLURM_JOB_NAME="hf-seq2seq", SLURM_NTASKS=str(nodes),
+                     SLURM_NTASKS_PER_NODE="1", SLURM_NNODES=str(nodes), SLURM_NODELIST="localhost",
+                     SLURM_PROCID=str(rank), SLURM_NODEID=str(rank), SLURM_LOCALID="0",
+                     MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
 
 
 def fit_command(config: Path, nodes: int, *extra: str) -> list[str]:
     # The recipe's command line (train.sbatch), with the GPU settings of the cluster overlay turned into CPU ones.
-    return [sys.executable, str(REPO / "train.py"), "fit", "--config", str(config), "--config", str(CLUSTER_CONFIG),
-            f"--trainer.num_nodes={nodes}", "--trainer.devices=1", "--trainer.accelerator=cpu",
-            "--trainer.precision=32-true", *extra]
+    return train_command("fit", "--config", config, "--config", CLUSTER_CONFIG, f"--trainer.num_nodes={nodes}",
+                         "--trainer.devices=1", "--trainer.accelerator=cpu", "--trainer.precision=32-true", *extra)
 
 
 def test_two_nodes_of_one_process_fit_to_the_end_each_reading_its_own_shard(tmp_path, tokenizer):
     config = task_config(tmp_path, tokenizer, train_shards=2, shard_dir=str(tmp_path / "shards"))
     port = free_port()
-    nodes = [subprocess.Popen(fit_command(config, 2), cwd=REPO, env=slurm_env(tmp_path, rank, 2, port),
+    nodes = [subprocess.Popen(fit_command(config, 2), cwd=REPO, env=slurm_env(rank, 2, port),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for rank in range(2)]
     outputs = [node.communicate(timeout=300) for node in nodes]
     for rank, (node, (_, err)) in enumerate(zip(nodes, outputs)):
@@ -105,10 +80,11 @@ def test_sigusr1_saves_a_checkpoint_requeues_and_the_requeued_job_resumes_at_tha
     # SLURM requeues by ending the job and starting it again: record the call, then end the job.
     stub.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "scontrol.log"}\nkill -9 $PPID\n')
     stub.chmod(0o755)
-    env = slurm_env(tmp_path, 0, 1, free_port())
+    env = slurm_env(0, 1, free_port())
     env["PATH"] = f"{stub.parent}{os.pathsep}{env['PATH']}"
     data = yaml.safe_load(config.read_text())
-    data["trainer"]["callbacks"].append({"class_path": "test_multinode.SignalAtStep", "init_args": {"step": 7}})
+    data["trainer"]["callbacks"].append({"class_path": "helpers.training_runs.SignalAtStep",
+                                         "init_args": {"step": 7, "signal": "SIGUSR1"}})
     data["trainer"]["logger"][0]["init_args"]["version"] = "signalled"  # the requeued job logs to version_0 alone
     signalled = config.with_name("signalled.yaml")
     signalled.write_text(yaml.safe_dump(data))

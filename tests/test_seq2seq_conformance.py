@@ -30,6 +30,14 @@ TGT = torch.tensor([[1, 11, 12, 13], [1, 14, 2, 0]])
 TGT_MASK = (TGT != 0).long()
 LABELS = torch.tensor([[11, 12, 13, 2], [14, 2, -100, -100]])
 LAYERS, HEADS = 2, 4  # tiny_config
+# The four ways the embeddings can be laid out: one vocabulary or a separate target one, the output projection tied
+# to the (target) embedding or not.
+EMBEDDING_LAYOUTS = [
+    dict(),
+    dict(tie_word_embeddings=False),
+    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300),
+    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300, tie_word_embeddings=False),
+]
 
 
 def build(cls=Seq2SeqTransformerForConditionalGeneration, **overrides):
@@ -212,12 +220,7 @@ def test_standalone_decoder_prefix_cache_equals_one_forward():
 
 
 # ------------------------------------------------------------------------------------------ #13.4 tied weights
-@pytest.mark.parametrize("overrides", [
-    dict(),
-    dict(tie_word_embeddings=False),
-    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300),
-    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300, tie_word_embeddings=False),
-])
+@pytest.mark.parametrize("overrides", EMBEDDING_LAYOUTS)
 def test_tied_weights_save_and_load_exactly(overrides, tmp_path):
     model = build(**overrides)
     tied = model.config.tie_word_embeddings
@@ -312,12 +315,7 @@ def test_old_cache_argument_name_works_and_warns(cls):
 
 
 # ---------------------------------------------------------------------------- resizing the vocabulary (new tokens)
-@pytest.mark.parametrize("overrides", [
-    dict(),
-    dict(tie_word_embeddings=False),
-    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300),
-    dict(share_encoder_decoder_embeddings=False, tgt_vocab_size=300, tie_word_embeddings=False),
-])
+@pytest.mark.parametrize("overrides", EMBEDDING_LAYOUTS)
 def test_resize_token_embeddings_then_save_and_load(overrides, tmp_path):
     """Tokens added to the tokenizer: the new ids work, the target side follows only a shared vocabulary, and the
     resized model saves and loads again with the same outputs."""

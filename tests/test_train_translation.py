@@ -6,50 +6,31 @@ import os
 import pickle
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import lightning as L
 import pytest
 import torch
 import yaml
+from helpers.training_runs import DEMO_CONFIG, REPO, demo_config, train_command, train_env
 
 from hf_seq2seq_vit.data import TokenBudgetBatchSampler, TranslationDataModule
 from hf_seq2seq_vit.lightning.cli import main
 from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
 from hf_seq2seq_vit.lightning.translation import TranslationModule
 
-REPO = Path(__file__).resolve().parents[1]
-DEMO_CONFIG = REPO / "configs" / "demo_translation_cpu.yaml"
 LEGACY = REPO / "tests" / "data" / "legacy_checkpoints"
-
-
-class KillAtStep(L.Callback):
-    """Test helper: SIGKILL the training process when it reaches ``step`` (like a pre-empted cluster job)."""
-
-    def __init__(self, step: int):
-        self.step = step
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def tiny_config(tmp_path: Path, **trainer) -> Path:
     """The demo config shrunk to a 2-layer d_model-32 model on 200 pairs, writing only under ``tmp_path``."""
-    config = yaml.safe_load(DEMO_CONFIG.read_text())
-    config["trainer"].update(default_root_dir=str(tmp_path), max_epochs=2, log_every_n_steps=1,
-                             check_val_every_n_epoch=1, enable_progress_bar=False, enable_model_summary=False)
-    config["trainer"]["logger"] = [{"class_path": "lightning.pytorch.loggers.CSVLogger",
-                                    "init_args": {"save_dir": str(tmp_path), "name": "csv", "version": 0}}]
-    config["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
-                                       "init_args": {"dirpath": str(tmp_path / "checkpoints"), "save_last": True,
-                                                     "every_n_train_steps": 5, "save_top_k": -1}}]
+    config = demo_config(tmp_path)
+    config["trainer"]["max_epochs"] = 2
+    config["trainer"]["callbacks"][0]["init_args"].update(every_n_train_steps=5, save_top_k=-1)
     config["trainer"].update(trainer)
-    config["model"]["init_args"].update(d_model=32, ffn_dim=64, dropout=0.0, max_position_embeddings=48,
-                                        num_beams=1, max_generation_length=24, lr=0.003, warmup_steps=10)
+    config["model"]["init_args"].update(max_generation_length=24, warmup_steps=10)
     config["data"]["init_args"].update(max_train_examples=200, max_val_examples=16, max_test_examples=16,
-                                       tokenizer_vocab_size=500, max_length=40, max_tokens=256)  # 178 pairs kept, 20 batches an epoch
+                                       tokenizer_vocab_size=500)  # 178 pairs kept, 20 batches an epoch
     tmp_path.mkdir(parents=True, exist_ok=True)
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
@@ -57,11 +38,8 @@ def tiny_config(tmp_path: Path, **trainer) -> Path:
 
 
 def run_cli(*args, cwd=REPO, check=True) -> subprocess.CompletedProcess:
-    # One thread per process: on a busy 2-core machine more threads make each step ~20x slower, not faster.
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1",
-           "WANDB_MODE": "offline", "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    result = subprocess.run([sys.executable, str(REPO / "train.py"), *map(str, args)], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=600)
+    result = subprocess.run(train_command(*args), cwd=cwd, env=train_env(), capture_output=True, text=True,
+                            timeout=600)
     if check and result.returncode != 0:
         raise AssertionError(f"train.py {' '.join(map(str, args))} failed:\n{result.stderr[-4000:]}")
     return result
@@ -179,7 +157,8 @@ def test_resume_after_sigkill_continues_the_step_count_and_matches_an_uninterrup
 
     config = with_dropout(tiny_config(tmp_path / "killed"), dropout)
     data = yaml.safe_load(config.read_text())
-    data["trainer"]["callbacks"].append({"class_path": "test_train_translation.KillAtStep", "init_args": {"step": 7}})
+    data["trainer"]["callbacks"].append({"class_path": "helpers.training_runs.SignalAtStep",
+                                         "init_args": {"step": 7, "signal": "SIGKILL"}})
     data["trainer"]["logger"][0]["init_args"]["version"] = "killed"  # the resumed run logs to version_0 alone
     config.with_name("kill.yaml").write_text(yaml.safe_dump(data))
     killed = run_cli("fit", "--config", config.with_name("kill.yaml"), check=False)
