@@ -13,10 +13,8 @@ Usage (see bench/README.md):
 
 import argparse
 import datetime
-import json
 import os
 import platform
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -24,7 +22,14 @@ import timm  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-from timing import interleaved, sync  # noqa: E402  (bench/timing.py, beside this script)
+from timing import (  # noqa: E402  (bench/timing.py, beside this script)
+    device_name,
+    interleaved,
+    markdown_table,
+    results_path,
+    sync,
+    write_results,
+)
 
 from hf_seq2seq_vit.models.conv_vit import ConvViTConfig, ConvViTForImageClassification  # noqa: E402
 
@@ -117,7 +122,7 @@ def main():
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
     result = {"benchmark": "conv_vit", "args": vars(args), "date": datetime.datetime.now().isoformat(timespec="seconds"),
               "device": device.type,
-              "device_name": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+              "device_name": device_name(device),
               "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "timm": timm.__version__,
               "transformers": transformers.__version__, "python": platform.python_version(), "dtype": str(dtype),
               "rows": []}
@@ -148,27 +153,19 @@ def main():
         result["train_ratio_ours_over_timm_hybrid"] = ours["train_img_per_s"] / hybrid["train_img_per_s"]
         result["infer_ratio_ours_over_timm_hybrid"] = ours["infer_img_per_s"] / hybrid["infer_img_per_s"]
 
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
-        f"conv_vit-{device.type}-{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_results(results_path(args.out, f"conv_vit-{device.type}"), result, markdown)
 
 
 def markdown(result: dict) -> str:
     lines = [f"# ConvViT benchmark ({result['date']})", "",
              f"device: {result['device']} ({result['device_name']}, {result['cpu_threads']} CPU threads), dtype "
              f"{result['dtype']}, torch {result['torch']}, timm {result['timm']}, transformers "
-             f"{result['transformers']}; reps {result['args']['reps']} (medians, interleaved)", "",
-             "| model | px | params (M) | GFLOPs/img | train batch | train img/s | infer batch | infer img/s | MFU |",
-             "|---|---|---|---|---|---|---|---|---|"]
-    for r in result["rows"]:
-        mfu = f"{r['mfu']:.1%}" if "mfu" in r else "n/a"
-        lines.append(f"| {r['model']} | {r['image_size']} | {r['params_m']:.1f} | {r['gflops_per_image']:.2f} | "
-                     f"{r['train_batch']} | {r['train_img_per_s']:.2f} | {r['infer_batch']} | "
-                     f"{r['infer_img_per_s']:.2f} | {mfu} |")
+             f"{result['transformers']}; reps {result['args']['reps']} (medians, interleaved)", ""]
+    lines += markdown_table(
+        ["model", "px", "params (M)", "GFLOPs/img", "train batch", "train img/s", "infer batch", "infer img/s", "MFU"],
+        ([r["model"], r["image_size"], f"{r['params_m']:.1f}", f"{r['gflops_per_image']:.2f}", r["train_batch"],
+          f"{r['train_img_per_s']:.2f}", r["infer_batch"], f"{r['infer_img_per_s']:.2f}",
+          f"{r['mfu']:.1%}" if "mfu" in r else "n/a"] for r in result["rows"]))
     if "train_ratio_ours_over_timm_hybrid" in result:
         lines += ["", f"ours / timm hybrid (vit_small_r26_s32_224): training **"
                   f"{result['train_ratio_ours_over_timm_hybrid']:.2f}×**, inference "

@@ -19,7 +19,6 @@ Usage (see bench/README.md):
 import argparse
 import datetime
 import gzip
-import json
 import os
 import platform
 import tempfile
@@ -32,7 +31,7 @@ import ctranslate2  # noqa: E402
 import sacrebleu  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from engines import cpu_name  # noqa: E402  (bench/engines.py, beside this script)
+from timing import cpu_name, markdown_table, results_path, write_results  # noqa: E402  (bench/timing.py)
 
 from hf_seq2seq_vit.cli import translate_lines  # noqa: E402
 from hf_seq2seq_vit.engines import CTranslate2Engine, quantize_int8  # noqa: E402
@@ -103,13 +102,7 @@ def main():
             result["rows"].append(row)
             print(f"{search} {name}: {row['sentences_per_s']:.1f} sent/s ({row['speed_over_torch']:.2f}x torch), "
                   f"identical {same:.1%}, BLEU {bleu:.2f} ({row['bleu_minus_torch']:+.2f})", flush=True)
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
-        f"ct2-multi30k-{args.threads}thread-{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1, ensure_ascii=False))
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_results(results_path(args.out, f"ct2-multi30k-{args.threads}thread"), result, markdown)
 
 
 def markdown(result: dict) -> str:
@@ -122,12 +115,11 @@ def markdown(result: dict) -> str:
              f"max_new_tokens {args['max_new_tokens']}; one timed pass per engine (includes tokenization)."]
     if args["note"]:
         lines += ["", f"Note: {args['note']}"]
-    lines += ["", "| search | engine | sentences/s | speed / torch | identical to torch | sacreBLEU | BLEU - torch |",
-              "|---|---|---|---|---|---|---|"]
-    for row in result["rows"]:
-        lines.append(f"| {row['search']} | {row['engine']} | {row['sentences_per_s']:.1f} | "
-                     f"{row['speed_over_torch']:.2f} | {row['identical_to_torch']:.1%} | {row['bleu']:.2f} | "
-                     f"{row['bleu_minus_torch']:+.2f} |")
+    lines += ["", *markdown_table(
+        ["search", "engine", "sentences/s", "speed / torch", "identical to torch", "sacreBLEU", "BLEU - torch"],
+        ([row["search"], row["engine"], f"{row['sentences_per_s']:.1f}", f"{row['speed_over_torch']:.2f}",
+          f"{row['identical_to_torch']:.1%}", f"{row['bleu']:.2f}", f"{row['bleu_minus_torch']:+.2f}"]
+         for row in result["rows"]))]
     return "\n".join(lines) + "\n"
 
 

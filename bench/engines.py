@@ -17,7 +17,6 @@ Usage (see bench/README.md):
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -29,17 +28,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import ctranslate2  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from timing import interleaved  # noqa: E402  (bench/timing.py, beside this script)
-from transformers import GenerationConfig, MarianConfig, MarianMTModel  # noqa: E402
+from seq2seq import PRESETS, build_models  # noqa: E402  (bench/seq2seq.py, beside this script)
+from timing import (  # noqa: E402  (bench/timing.py, beside this script)
+    cpu_name,
+    interleaved,
+    markdown_table,
+    results_path,
+    thread_counts,
+    write_results,
+)
+from transformers import GenerationConfig  # noqa: E402
 
-from hf_seq2seq_vit import Seq2SeqTransformerConfig, Seq2SeqTransformerForConditionalGeneration  # noqa: E402
 from hf_seq2seq_vit.engines import quantize_int8  # noqa: E402
 from hf_seq2seq_vit.export.ctranslate2 import save_ctranslate2  # noqa: E402
-
-PRESETS = {
-    "small": dict(vocab_size=8000, d_model=256, layers=3, heads=4, ffn=1024),  # the issue's "small Marian"
-    "base": dict(vocab_size=32000, d_model=512, layers=6, heads=8, ffn=2048),
-}
 
 
 class VocabularyTokenizer:
@@ -57,36 +58,6 @@ class VocabularyTokenizer:
         pass
 
 
-def cpu_name() -> str:
-    """The CPU model from /proc/cpuinfo (platform.processor() is empty on Linux)."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def build(preset: dict):
-    torch.manual_seed(0)
-    ours = Seq2SeqTransformerForConditionalGeneration(Seq2SeqTransformerConfig(
-        vocab_size=preset["vocab_size"], d_model=preset["d_model"], encoder_layers=preset["layers"],
-        decoder_layers=preset["layers"], encoder_attention_heads=preset["heads"],
-        decoder_attention_heads=preset["heads"], encoder_ffn_dim=preset["ffn"], decoder_ffn_dim=preset["ffn"],
-        dropout=0.1, max_position_embeddings=512,
-    )).eval()
-    torch.manual_seed(0)
-    marian = MarianMTModel(MarianConfig(
-        vocab_size=preset["vocab_size"], d_model=preset["d_model"], encoder_layers=preset["layers"],
-        decoder_layers=preset["layers"], encoder_attention_heads=preset["heads"],
-        decoder_attention_heads=preset["heads"], encoder_ffn_dim=preset["ffn"], decoder_ffn_dim=preset["ffn"],
-        activation_function="relu", scale_embedding=True, dropout=0.1, max_position_embeddings=512,
-        pad_token_id=0, eos_token_id=2, decoder_start_token_id=1, forced_eos_token_id=None,
-    )).eval()
-    return ours, marian
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
@@ -101,7 +72,8 @@ def main():
     args = parser.parse_args()
 
     preset = PRESETS[args.preset]
-    ours, marian = build(preset)
+    models = build_models(preset, torch.device("cpu"))
+    ours, marian = models["ours"].eval(), models["hf_marian"].eval()
     ours_int8 = quantize_int8(ours)
     vocab = VocabularyTokenizer(preset["vocab_size"])
     tokens = {index: token for token, index in vocab.vocab.items()}
@@ -116,17 +88,14 @@ def main():
     g = torch.Generator().manual_seed(1)
     src = torch.randint(4, preset["vocab_size"], (args.batch, args.src_len), generator=g)
     mask = torch.ones_like(src)
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
-        f"engines-{args.preset}-cpu-{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    out = results_path(args.out, f"engines-{args.preset}-cpu")
     result = {
         "benchmark": "engines", "preset": args.preset, "sizes": preset, "args": vars(args),
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "machine": cpu_name(),
         "cpu_count": os.cpu_count(), "torch": torch.__version__, "transformers": transformers.__version__,
         "ctranslate2": ctranslate2.__version__, "python": platform.python_version(), "note": args.note, "rows": [],
     }
-    for threads in (int(t) for t in args.threads.split(",")):
-        torch.set_num_threads(threads)
+    for threads in thread_counts(args.threads):
         translators = {q: ctranslate2.Translator(str(folder), device="cpu", intra_threads=threads)
                        for q, folder in folders.items()}
         for search, beams in (("greedy", 1), (f"beam{args.beams}", args.beams)):
@@ -161,10 +130,8 @@ def main():
             print(f"{threads} thread(s) {search}: " + ", ".join(
                 f"{n} {row[n]['tokens_per_s']:.0f} tok/s ({row[n]['ratio_over_hf_marian']:.2f}x)" for n in runs),
                 flush=True)
-            out.write_text(json.dumps(result, indent=1))  # after every row: a long run cut short keeps its rows
-            out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+            write_results(out, result, markdown, show=False)  # after every row: a run cut short keeps its rows
+    write_results(out, result, markdown)
 
 
 ENGINES = ("hf_marian", "ours_torch", "ours_torch_int8", "ours_ct2_float32", "ours_ct2_int8")
@@ -179,13 +146,17 @@ def markdown(result: dict) -> str:
     if result["note"]:
         lines += ["", f"Note: {result['note']}"]
     lines += ["", "tokens/s (median) and speed over HF Marian (median of paired ratios; ratio of medians in "
-              "brackets):", "",
-              "| threads | search | " + " | ".join(ENGINES) + " |", "|---|---|" + "---|" * len(ENGINES)]
-    for row in result["rows"]:
-        cells = [f"{row[n]['tokens_per_s']:.0f} (**{row[n]['ratio_over_hf_marian']:.2f}x**, "
-                 f"{row[n]['ratio_of_medians']:.2f})" for n in ENGINES]
-        lines.append(f"| {row['threads']} | {row['search']} | " + " | ".join(cells) + " |")
+              "brackets):", ""]
+    lines += markdown_table(["threads", "search", *ENGINES],
+                            ([row["threads"], row["search"], *(speed(row[name]) for name in ENGINES)]
+                             for row in result["rows"]))
     return "\n".join(lines) + "\n"
+
+
+def speed(engine: dict) -> str:
+    """One engine's cell: tokens/s, speed over HF Marian (paired median, bold; ratio of medians in brackets)."""
+    return (f"{engine['tokens_per_s']:.0f} (**{engine['ratio_over_hf_marian']:.2f}x**, "
+            f"{engine['ratio_of_medians']:.2f})")
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Usage (see bench/README.md):
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
@@ -23,8 +22,14 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
-from engines import cpu_name  # noqa: E402  (bench/engines.py, beside this script)
-from timing import interleaved  # noqa: E402
+from timing import (  # noqa: E402  (bench/timing.py, beside this script)
+    cpu_name,
+    interleaved,
+    markdown_table,
+    results_path,
+    thread_counts,
+    write_results,
+)
 
 from hf_seq2seq_vit import ConvViTImageProcessor  # noqa: E402
 from hf_seq2seq_vit.export.onnx import OnnxImageClassifier, save_onnx  # noqa: E402
@@ -53,8 +58,7 @@ def main():
     result = {"benchmark": "onnx_conv_vit", "args": vars(args), "machine": cpu_name(), "cpu_count": os.cpu_count(),
               "date": datetime.datetime.now().isoformat(timespec="seconds"), "torch": torch.__version__,
               "onnxruntime": onnxruntime.__version__, "python": platform.python_version(), "rows": []}
-    for threads in (int(t) for t in args.threads.split(",")):
-        torch.set_num_threads(threads)
+    for threads in thread_counts(args.threads):
         sessions = {preset: OnnxImageClassifier(folder, intra_threads=threads) for preset, folder in folders.items()}
         for preset, batch in cases:
             model, session = models[preset], sessions[preset]
@@ -79,13 +83,7 @@ def main():
             print(f"{threads} thread(s) {preset} B{batch}: eager {row['torch_eager']['images_per_s']:.0f} img/s, "
                   f"ORT {row['onnxruntime']['images_per_s']:.0f} img/s, ratio {row['ratio_onnxruntime_over_eager']:.2f}"
                   f", max |diff| {difference:.1e}", flush=True)
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
-        f"onnx-conv_vit-cpu-{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_results(results_path(args.out, "onnx-conv_vit-cpu"), result, markdown)
 
 
 def markdown(result: dict) -> str:
@@ -95,12 +93,13 @@ def markdown(result: dict) -> str:
              f"{result['args']['reps']} (interleaved, medians)."]
     if result["args"]["note"]:
         lines += ["", f"Note: {result['args']['note']}"]
-    lines += ["", "| threads | preset (px) | batch | torch eager img/s | ONNX Runtime img/s | ORT / eager (paired median) "
-              "| max logit diff |", "|---|---|---|---|---|---|---|"]
-    for row in result["rows"]:
-        lines.append(f"| {row['threads']} | {row['preset']} ({row['image_size'][0]}) | {row['batch']} | "
-                     f"{row['torch_eager']['images_per_s']:.0f} | {row['onnxruntime']['images_per_s']:.0f} | "
-                     f"**{row['ratio_onnxruntime_over_eager']:.2f}** | {row['max_logit_difference']:.1e} |")
+    lines += ["", *markdown_table(
+        ["threads", "preset (px)", "batch", "torch eager img/s", "ONNX Runtime img/s", "ORT / eager (paired median)",
+         "max logit diff"],
+        ([row["threads"], f"{row['preset']} ({row['image_size'][0]})", row["batch"],
+          f"{row['torch_eager']['images_per_s']:.0f}", f"{row['onnxruntime']['images_per_s']:.0f}",
+          f"**{row['ratio_onnxruntime_over_eager']:.2f}**", f"{row['max_logit_difference']:.1e}"]
+         for row in result["rows"]))]
     return "\n".join(lines) + "\n"
 
 

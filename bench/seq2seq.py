@@ -18,18 +18,23 @@ Usage (see bench/README.md):
 
 import argparse
 import datetime
-import json
 import os
 import platform
 import statistics
-from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-from timing import interleaved, sync  # noqa: E402  (bench/timing.py, beside this script)
+from timing import (  # noqa: E402  (bench/timing.py, beside this script)
+    device_name,
+    interleaved,
+    markdown_table,
+    results_path,
+    sync,
+    write_results,
+)
 from transformers import GenerationConfig, MarianConfig, MarianMTModel  # noqa: E402
 from transformers.generation.configuration_utils import CompileConfig  # noqa: E402
 
@@ -37,7 +42,7 @@ from hf_seq2seq_vit import Seq2SeqTransformerConfig, Seq2SeqTransformerForCondit
 
 PRESETS = {
     "base": dict(vocab_size=32000, d_model=512, layers=6, heads=8, ffn=2048),  # Vaswani et al. base
-    "small": dict(vocab_size=8000, d_model=256, layers=3, heads=4, ffn=1024),
+    "small": dict(vocab_size=8000, d_model=256, layers=3, heads=4, ffn=1024),  # the issue's "small Marian"
 }
 PEAK_BF16_FLOPS = {"H200": 989e12, "H100": 989e12, "A100": 312e12}  # dense bf16 tensor-core peaks (datasheets)
 
@@ -137,7 +142,7 @@ def main():
     result = {
         "benchmark": "seq2seq", "preset": args.preset, "sizes": preset, "args": vars(args),
         "date": datetime.datetime.now().isoformat(timespec="seconds"), "device": device.type,
-        "device_name": torch.cuda.get_device_name() if device.type == "cuda" else platform.processor() or "cpu",
+        "device_name": device_name(device),
         "cpu_threads": torch.get_num_threads(), "torch": torch.__version__, "transformers": transformers.__version__,
         "python": platform.python_version(), "dtype": str(dtype),
         "params": {name: sum(p.numel() for p in m.parameters()) for name, m in models.items()},
@@ -213,13 +218,7 @@ def main():
     if args.greedy_paths:
         result["greedy_paths"].append(greedy_paths(models, args, preset, device, dtype))
 
-    out = Path(args.out) if args.out else Path(__file__).parent / "results" / (
-        f"seq2seq-{args.preset}-{device.type}-{datetime.date.today().isoformat()}.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=1))
-    out.with_suffix(".md").write_text(markdown(result))
-    print(markdown(result))
-    print(f"wrote {out} and {out.with_suffix('.md')}")
+    write_results(results_path(args.out, f"seq2seq-{args.preset}-{device.type}"), result, markdown)
 
 
 def greedy_paths(models: dict, args, preset: dict, device: torch.device, dtype: torch.dtype) -> dict:
@@ -283,30 +282,30 @@ def markdown(result: dict) -> str:
              f"device: {result['device']} ({result['device_name']}, {result['cpu_threads']} CPU threads), "
              f"dtype {result['dtype']}, torch {result['torch']}, transformers {result['transformers']}, "
              f"python {result['python']}; params ours {result['params']['ours']:,}, "
-             f"HF Marian {result['params']['hf_marian']:,}; reps {result['args']['reps']} (medians, interleaved)", "",
-             "| measurement | ours | HF Marian | ours / HF | peak MiB ours / HF | MFU ours / HF |",
-             "|---|---|---|---|---|---|"]
-    for row in result["train"]:
-        mfu = f"{row['ours'].get('mfu', float('nan')):.1%} / {row['hf_marian'].get('mfu', float('nan')):.1%}" \
-            if "mfu" in row["ours"] else "n/a"
-        lines.append(f"| train B{row['batch']}xL{row['length']} tokens/s | {row['ours']['tokens_per_s']:.0f} | "
-                     f"{row['hf_marian']['tokens_per_s']:.0f} | **{row['ratio_ours_over_hf']:.2f}** | "
-                     f"{mib(row['ours']['peak_mem_mib'])} / {mib(row['hf_marian']['peak_mem_mib'])} | {mfu} |")
-    for row in result["generate"]:
-        lines.append(f"| generate {row['search']} B{row['batch']} src{row['src_len']} +{row['new_tokens']} tokens/s | "
-                     f"{row['ours']['tokens_per_s']:.0f} | {row['hf_marian']['tokens_per_s']:.0f} | "
-                     f"**{row['ratio_ours_over_hf']:.2f}** | {mib(row['ours']['peak_mem_mib'])} / "
-                     f"{mib(row['hf_marian']['peak_mem_mib'])} | n/a |")
+             f"HF Marian {result['params']['hf_marian']:,}; reps {result['args']['reps']} (medians, interleaved)", ""]
+    lines += markdown_table(
+        ["measurement", "ours", "HF Marian", "ours / HF", "peak MiB ours / HF", "MFU ours / HF"],
+        [*(against_marian(f"train B{row['batch']}xL{row['length']} tokens/s", row) for row in result["train"]),
+         *(against_marian(f"generate {row['search']} B{row['batch']} src{row['src_len']} +{row['new_tokens']} "
+                          "tokens/s", row) for row in result["generate"])])
     for row in result.get("greedy_paths", []):
         lines += ["", f"Greedy decoding paths, B{row['batch']} src{row['src_len']} +{row['new_tokens']} "
-                  f"(same tokens: {row['same_tokens']}):", "",
-                  "| path | tokens/s (median) | speed vs ours, dynamic cache: median of paired ratios | "
-                  "ratio of min times | ratio of medians |", "|---|---|---|---|---|"]
-        for name in [k for k in row if isinstance(row[k], dict) and "median_s" in row[k]]:
-            lines.append(f"| {name} | {row[name]['tokens_per_s']:.0f} | "
-                         f"**{row[f'ratio_{name}_over_ours_dynamic_cache']:.2f}** | "
-                         f"{row[name]['min_time_ratio']:.2f} | {row[name]['median_time_ratio']:.2f} |")
+                  f"(same tokens: {row['same_tokens']}):", ""]
+        lines += markdown_table(
+            ["path", "tokens/s (median)", "speed vs ours, dynamic cache: median of paired ratios",
+             "ratio of min times", "ratio of medians"],
+            ([name, f"{row[name]['tokens_per_s']:.0f}", f"**{row[f'ratio_{name}_over_ours_dynamic_cache']:.2f}**",
+              f"{row[name]['min_time_ratio']:.2f}", f"{row[name]['median_time_ratio']:.2f}"]
+             for name in [k for k in row if isinstance(row[k], dict) and "median_s" in row[k]]))
     return "\n".join(lines) + "\n"
+
+
+def against_marian(measurement: str, row: dict) -> list[str]:
+    """A row of the main table: ours and HF Marian's tokens/s, their ratio (bold), peak memory and MFU."""
+    ours, theirs = row["ours"], row["hf_marian"]
+    mfu = f"{ours.get('mfu', float('nan')):.1%} / {theirs.get('mfu', float('nan')):.1%}" if "mfu" in ours else "n/a"
+    return [measurement, f"{ours['tokens_per_s']:.0f}", f"{theirs['tokens_per_s']:.0f}",
+            f"**{row['ratio_ours_over_hf']:.2f}**", f"{mib(ours['peak_mem_mib'])} / {mib(theirs['peak_mem_mib'])}", mfu]
 
 
 if __name__ == "__main__":
