@@ -5,7 +5,9 @@ Rows (random init, same sizes as bench/seq2seq.py's preset; one process, repetit
   * `ours_torch`: our model's `generate()`;
   * `ours_torch_int8`: the same with its Linear layers dynamically quantized (hf_seq2seq_vit.engines.quantize_int8);
   * `ours_ct2_float32`, `ours_ct2_int8`: our model converted to CTranslate2 (hf_seq2seq_vit.export.ctranslate2),
-    decoded by `ctranslate2.Translator` (token ids -> tokens -> ids included in the time).
+    decoded by `ctranslate2.Translator` (token ids -> tokens -> ids included in the time);
+  * from 2 threads on, `ours_ct2_float32_interN`, `ours_ct2_int8_interN`: the same with `inter_threads=N,
+    intra_threads=1` and the batch split in N parts decoded side by side (CTranslate2's data parallelism).
 Greedy and beam search, batch B of sources of S tokens, exactly N new tokens per row (no end token for the torch
 models; CTranslate2 with min = max decoding length = N), for each thread count in --threads. Ratios are the median
 of the paired per-repetition time ratios (each engine against Marian in the same repetition), which a noisy,
@@ -98,6 +100,10 @@ def main():
     for threads in thread_counts(args.threads):
         translators = {q: ctranslate2.Translator(str(folder), device="cpu", intra_threads=threads)
                        for q, folder in folders.items()}
+        # CTranslate2's data parallelism: `threads` batches side by side, one thread each (CTranslate2Engine's
+        # inter_threads), the batch split evenly.
+        parallel = {q: ctranslate2.Translator(str(folder), device="cpu", intra_threads=1, inter_threads=threads)
+                    for q, folder in folders.items()} if threads > 1 else {}
         for search, beams in (("greedy", 1), (f"beam{args.beams}", args.beams)):
             config = GenerationConfig(max_new_tokens=args.new_tokens, do_sample=False, num_beams=beams,
                                       eos_token_id=None, pad_token_id=0, bos_token_id=1, decoder_start_token_id=1)
@@ -106,16 +112,20 @@ def main():
                 with torch.no_grad():
                     return model.generate(src, attention_mask=mask, generation_config=config)
 
-            def ct2_run(translator):
+            def ct2_run(translator, max_batch_size=0):
                 batch = [[tokens[i] for i in row] for row in src.tolist()]
                 results = translator.translate_batch(batch, beam_size=beams, max_decoding_length=args.new_tokens,
-                                                     min_decoding_length=args.new_tokens, max_input_length=0)
+                                                     min_decoding_length=args.new_tokens, max_input_length=0,
+                                                     max_batch_size=max_batch_size)
                 return [[ids[t] for t in r.hypotheses[0]] for r in results]
 
             runs = {"hf_marian": lambda: torch_run(marian), "ours_torch": lambda: torch_run(ours),
                     "ours_torch_int8": lambda: torch_run(ours_int8),
                     "ours_ct2_float32": lambda: ct2_run(translators["float32"]),
                     "ours_ct2_int8": lambda: ct2_run(translators["int8"])}
+            split = -(-args.batch // threads)
+            for quantization, translator in parallel.items():
+                runs[f"ours_ct2_{quantization}_inter{threads}"] = lambda t=translator: ct2_run(t, split)
             produced = {name: (len(fn()[0]) if name.startswith("ours_ct2") else fn().shape[1] - 1)
                         for name, fn in runs.items()}
             timing = interleaved(runs, args.reps, torch.device("cpu"), warmup=1)
@@ -147,8 +157,12 @@ def markdown(result: dict) -> str:
         lines += ["", f"Note: {result['note']}"]
     lines += ["", "tokens/s (median) and speed over HF Marian (median of paired ratios; ratio of medians in "
               "brackets):", ""]
-    lines += markdown_table(["threads", "search", *ENGINES],
-                            ([row["threads"], row["search"], *(speed(row[name]) for name in ENGINES)]
+    # The inter_threads rows exist from 2 threads on: one column per name, "—" where a row has none.
+    names = [*ENGINES, *dict.fromkeys(name for row in result["rows"] for name in row
+                                      if name.startswith("ours_ct2_") and "_inter" in name)]
+    lines += markdown_table(["threads", "search", *names],
+                            ([row["threads"], row["search"], *(speed(row[name]) if name in row else "—"
+                                                               for name in names)]
                              for row in result["rows"]))
     return "\n".join(lines) + "\n"
 
