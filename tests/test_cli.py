@@ -61,7 +61,7 @@ def print_config(args: list[str], capsys) -> dict:
 
 
 def test_every_shipped_recipe_is_composed_from_the_task_base_and_a_hardware_overlay():
-    assert len(RECIPES) == 17 and "multi30k_en_de" in RECIPES and "cpu/cifar10_conv_vit_cpu" in RECIPES
+    assert len(RECIPES) == 18 and "multi30k_en_de" in RECIPES and "cpu/cifar10_conv_vit_cpu" in RECIPES
     for name in RECIPES:
         config = yaml.safe_load((REPO / "configs" / f"{name}.yaml").read_text())
         assert "base_configs" in config, name
