@@ -1,4 +1,5 @@
-"""Reading a Lightning checkpoint for export: safely (no pickle code runs), checked against the contract and the task.
+"""Reading a Lightning checkpoint for export: safely (no pickle code runs), checked against the contract and the task;
+and the start every export format shares (:func:`prepared_export`).
 
 Example::
 
@@ -8,7 +9,10 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,8 @@ from transformers.models.auto.configuration_auto import CONFIG_MAPPING
 from ..model_card import evaluation_rows
 from .contract import TASKS, CheckpointContract
 from .errors import ExportError
-from .exporters import exporter_for
+from .exporters import TaskExporter, exporter_for
+from .target import check_export_target, staged_export
 
 try:
     from PIL.Image import Resampling
@@ -34,7 +39,8 @@ except ImportError:  # pragma: no cover - pillow comes with transformers' image 
 # EMA weights first, when the run kept them.
 WEIGHT_PREFIXES = ("ema.module.", "ema.", "model.")
 
-__all__ = ["WEIGHT_PREFIXES", "checkpoint_to_export", "model_from_checkpoint", "read_checkpoint"]
+__all__ = ["WEIGHT_PREFIXES", "PreparedExport", "checkpoint_to_export", "model_from_checkpoint", "prepared_export",
+           "read_checkpoint"]
 
 
 def read_checkpoint(path: str | os.PathLike, task: str | None = None) -> dict[str, Any]:
@@ -107,6 +113,55 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> PreTrainedModel:
             )
     model.load_state_dict(weights, strict=True)
     return model.eval()
+
+
+@dataclass(frozen=True)
+class PreparedExport:
+    """A checkpoint read for export: its contract and task exporter, the model with its weights and the tokenizer or
+    image processor, ready to be written into ``staging`` (which becomes ``output_dir`` when the export succeeds)."""
+
+    checkpoint: dict[str, Any]
+    contract: CheckpointContract
+    exporter: TaskExporter
+    source: str  # the checkpoint path as error messages quote it
+    model: PreTrainedModel
+    companion: Any
+    output_dir: Path
+    staging: Path
+
+
+@contextlib.contextmanager
+def prepared_export(checkpoint_path: str | os.PathLike, output_dir: str | os.PathLike, task: str | None = None,
+                    overwrite: bool = False, only_task: str | None = None,
+                    refusal: str = "") -> Iterator[PreparedExport]:
+    """Read, check and build what every export format starts from, then stage its folder; the ``with`` body writes
+    the files into ``.staging`` and the folder moves to ``output_dir`` when the body ends without an error.
+
+    The order is the one each format needs to fail fast: the checkpoint (:func:`read_checkpoint`, with ``task``),
+    the format's task (``only_task``: another task is an :class:`ExportError` "<checkpoint> is a(n) <task>
+    checkpoint; <refusal>"), the target folder (:func:`check_export_target`, ``overwrite``) before any model is
+    built, then the model, its companion and the task exporter's ``prepare``. The checkpoint file itself is never
+    moved or deleted by the staging.
+
+    Example::
+
+        >>> with prepared_export("runs/best.ckpt", "outputs/model") as export:   # doctest: +SKIP
+        ...     export.exporter.save(export.model, export.companion, export.staging)
+    """
+    checkpoint = read_checkpoint(checkpoint_path, task)
+    contract = CheckpointContract.read(checkpoint)
+    source = repr(str(checkpoint_path))
+    if only_task is not None and contract.task != only_task:
+        article = "an" if contract.task[0] in "aeiou" else "a"
+        raise ExportError(f"{source} is {article} {contract.task} checkpoint; {refusal}")
+    exporter = exporter_for(contract.task)
+    output_dir = Path(os.path.abspath(output_dir))  # "." -> the current folder's own name and parent
+    check_export_target(output_dir, overwrite)  # before the model is built: a refused folder fails fast
+    model = model_from_checkpoint(checkpoint)
+    companion = exporter.companion(contract, source)
+    exporter.prepare(model, companion, contract, source)
+    with staged_export(output_dir, overwrite=overwrite, protect=(checkpoint_path,)) as staging:
+        yield PreparedExport(checkpoint, contract, exporter, source, model, companion, output_dir, staging)
 
 
 def _select_weights(

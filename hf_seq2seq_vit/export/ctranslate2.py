@@ -235,31 +235,18 @@ def export_ctranslate2(checkpoint_path: str | os.PathLike, output_dir: str | os.
         >>> export_ctranslate2("runs/best.ckpt", "outputs/model-ct2", quantization="int8")   # doctest: +SKIP
         PosixPath('outputs/model-ct2')
     """
-    from .checkpoint import model_from_checkpoint, read_checkpoint
-    from .contract import TRANSLATION, CheckpointContract
-    from .exporters import exporter_for, generation_config_from_checkpoint
-    from .target import check_export_target, staged_export
+    from .checkpoint import prepared_export
+    from .contract import TRANSLATION
+    from .exporters import generation_config_from_checkpoint
 
     check_quantization(quantization)
     import_ctranslate2()
-    checkpoint = read_checkpoint(checkpoint_path, task)
-    contract = CheckpointContract.read(checkpoint)
-    source = repr(str(checkpoint_path))
-    if contract.task != TRANSLATION:
-        raise ExportError(
-            f"{source} is an {contract.task} checkpoint; --format ctranslate2 exports translators only "
-            "(export image classifiers with --format hf or --format onnx)"
-        )
-    exporter = exporter_for(contract.task)
-    output_dir = Path(os.path.abspath(output_dir))
-    check_export_target(output_dir, overwrite)
-    model = model_from_checkpoint(checkpoint)
-    tokenizer = exporter.companion(contract, source)
-    exporter.prepare(model, tokenizer, contract, source)
-    with staged_export(output_dir, overwrite=overwrite, protect=(checkpoint_path,)) as staging:
-        save_ctranslate2(model, tokenizer, staging, quantization,
-                         generation_config=generation_config_from_checkpoint(contract, model))
-    return output_dir
+    with prepared_export(checkpoint_path, output_dir, task, overwrite, only_task=TRANSLATION,
+                         refusal="--format ctranslate2 exports translators only (export image classifiers with "
+                                 "--format hf or --format onnx)") as export:
+        save_ctranslate2(export.model, export.companion, export.staging, quantization,
+                         generation_config=generation_config_from_checkpoint(export.contract, export.model))
+    return export.output_dir
 
 
 def read_engine_record(folder: str | os.PathLike) -> dict[str, Any]:

@@ -114,29 +114,15 @@ def export_onnx(checkpoint_path: str | os.PathLike, output_dir: str | os.PathLik
         >>> export_onnx("runs/cifar10.ckpt", "outputs/cifar10-onnx")   # doctest: +SKIP
         PosixPath('outputs/cifar10-onnx')
     """
-    from .checkpoint import model_from_checkpoint, read_checkpoint
-    from .contract import IMAGE_CLASSIFICATION, CheckpointContract
-    from .exporters import exporter_for
-    from .target import check_export_target, staged_export
+    from .checkpoint import prepared_export
+    from .contract import IMAGE_CLASSIFICATION
 
     _require("onnx", "onnxscript", "onnxruntime")
-    checkpoint = read_checkpoint(checkpoint_path, task)
-    contract = CheckpointContract.read(checkpoint)
-    source = repr(str(checkpoint_path))
-    if contract.task != IMAGE_CLASSIFICATION:
-        raise ExportError(
-            f"{source} is a {contract.task} checkpoint; --format onnx exports image classifiers only "
-            "(export translators with --format hf or --format ctranslate2)"
-        )
-    exporter = exporter_for(contract.task)
-    output_dir = Path(os.path.abspath(output_dir))
-    check_export_target(output_dir, overwrite)
-    model = model_from_checkpoint(checkpoint)
-    image_processor = exporter.companion(contract, source)
-    exporter.prepare(model, image_processor, contract, source)
-    with staged_export(output_dir, overwrite=overwrite, protect=(checkpoint_path,)) as staging:
-        save_onnx(model, image_processor, staging)
-    return output_dir
+    with prepared_export(checkpoint_path, output_dir, task, overwrite, only_task=IMAGE_CLASSIFICATION,
+                         refusal="--format onnx exports image classifiers only (export translators with --format hf "
+                                 "or --format ctranslate2)") as export:
+        save_onnx(export.model, export.companion, export.staging)
+    return export.output_dir
 
 
 class OnnxImageClassifier:

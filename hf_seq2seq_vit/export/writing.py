@@ -11,12 +11,10 @@ import torch
 from transformers import PreTrainedModel
 
 from ..model_card import build_model_card
-from .checkpoint import model_from_checkpoint, read_checkpoint
-from .contract import CheckpointContract
+from .checkpoint import prepared_export
 from .errors import ExportError
-from .exporters import TaskExporter, exporter_for
+from .exporters import TaskExporter
 from .loading import load_exported
-from .target import check_export_target, staged_export
 
 __all__ = ["export_checkpoint"]
 
@@ -55,32 +53,24 @@ def export_checkpoint(
         >>> export_checkpoint("runs/best.ckpt", "outputs/demo-model")   # doctest: +SKIP
         PosixPath('outputs/demo-model')
     """
-    checkpoint = read_checkpoint(checkpoint_path, task)
-    contract = CheckpointContract.read(checkpoint)
-    exporter = exporter_for(contract.task)
-    source = repr(str(checkpoint_path))
-    output_dir = Path(os.path.abspath(output_dir))  # "." -> the current folder's own name and parent
-    check_export_target(output_dir, overwrite)  # before the model is built: a refused folder fails fast
-    model = model_from_checkpoint(checkpoint)
-    companion = exporter.companion(contract, source)
-    exporter.prepare(model, companion, contract, source)
-    with staged_export(output_dir, overwrite=overwrite, protect=(checkpoint_path,)) as staging:
-        exporter.save(model, companion, staging)
+    with prepared_export(checkpoint_path, output_dir, task, overwrite) as export:
+        model, companion, exporter = export.model, export.companion, export.exporter
+        exporter.save(model, companion, export.staging)
         card = build_model_card(
             exporter.card,
             model.config,
-            eval_results=contract.eval_results,
-            train_info=contract.train_info.to_dict(),
-            hyper_parameters=_plain(checkpoint.get("hyper_parameters")),
+            eval_results=export.contract.eval_results,
+            train_info=export.contract.train_info.to_dict(),
+            hyper_parameters=_plain(export.checkpoint.get("hyper_parameters")),
             generation_config=exporter.card_generation_config(model),
             num_parameters=model.num_parameters(),
-            model_name=model_name or output_dir.name,
+            model_name=model_name or export.output_dir.name,
             license=license,
         )
-        card.save(staging / "README.md")
+        card.save(export.staging / "README.md")
         if verify:
-            _verify(staging, model, companion, exporter)
-    return output_dir
+            _verify(export.staging, model, companion, exporter)
+    return export.output_dir
 
 
 def _plain(values: Any) -> Any:
