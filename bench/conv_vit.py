@@ -22,14 +22,7 @@ import timm  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-from timing import (  # noqa: E402  (bench/timing.py, beside this script)
-    device_name,
-    interleaved,
-    markdown_table,
-    results_path,
-    sync,
-    write_results,
-)
+from timing import device_name, interleaved, markdown_table, results_path, sync, write_results  # noqa: E402
 
 from hf_seq2seq_vit.models.conv_vit import ConvViTConfig, ConvViTForImageClassification  # noqa: E402
 

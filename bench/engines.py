@@ -31,14 +31,7 @@ import ctranslate2  # noqa: E402
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from seq2seq import PRESETS, build_models  # noqa: E402  (bench/seq2seq.py, beside this script)
-from timing import (  # noqa: E402  (bench/timing.py, beside this script)
-    cpu_name,
-    interleaved,
-    markdown_table,
-    results_path,
-    thread_counts,
-    write_results,
-)
+from timing import cpu_name, interleaved, markdown_table, results_path, thread_counts, write_results  # noqa: E402
 from transformers import GenerationConfig  # noqa: E402
 
 from hf_seq2seq_vit.engines import quantize_int8  # noqa: E402

@@ -22,14 +22,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import numpy as np  # noqa: E402
 import onnxruntime  # noqa: E402
 import torch  # noqa: E402
-from timing import (  # noqa: E402  (bench/timing.py, beside this script)
-    cpu_name,
-    interleaved,
-    markdown_table,
-    results_path,
-    thread_counts,
-    write_results,
-)
+from timing import cpu_name, interleaved, markdown_table, results_path, thread_counts, write_results  # noqa: E402
 
 from hf_seq2seq_vit import ConvViTImageProcessor  # noqa: E402
 from hf_seq2seq_vit.export.onnx import OnnxImageClassifier, save_onnx  # noqa: E402

@@ -27,14 +27,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import torch  # noqa: E402
 import transformers  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
-from timing import (  # noqa: E402  (bench/timing.py, beside this script)
-    device_name,
-    interleaved,
-    markdown_table,
-    results_path,
-    sync,
-    write_results,
-)
+from timing import device_name, interleaved, markdown_table, results_path, sync, write_results  # noqa: E402
 from transformers import GenerationConfig, MarianConfig, MarianMTModel  # noqa: E402
 from transformers.generation.configuration_utils import CompileConfig  # noqa: E402
 
