@@ -216,11 +216,14 @@ def _generate_kwargs(args: argparse.Namespace) -> dict[str, Any]:
     return kwargs
 
 
-def load_translation_engine(name: str, engine: str, device: str = "cpu", quantization: str | None = None):
+def load_translation_engine(name: str, engine: str, device: str = "cpu", quantization: str | None = None,
+                            threads: int | None = None):
     """``(model_or_engine, tokenizer)`` for ``translate --engine``: ``torch``, ``torch-int8`` or ``ctranslate2``.
 
     With ``ctranslate2``, MODEL is a folder written by ``export --format ctranslate2`` or a Hugging Face folder /
-    Hub id (converted in memory); ``quantization`` is the compute type (int8, int8_float32, float32).
+    Hub id (converted in memory); ``quantization`` is the compute type (int8, int8_float32, float32). ``threads``:
+    torch's intra-op threads, or CTranslate2's batches decoded side by side (``inter_threads``, one thread each,
+    which scales better than threads inside one batch: ``bench/README.md``, "Engines"); None keeps the defaults.
 
     Example::
 
@@ -232,14 +235,20 @@ def load_translation_engine(name: str, engine: str, device: str = "cpu", quantiz
         raise CommandLineError(f"--engine {engine} runs on the CPU only; drop --device {device}")
     if quantization is not None and engine != "ctranslate2":
         raise CommandLineError("--quantization is for --engine ctranslate2 (use --engine torch-int8 for int8 torch)")
+    ct2_threads = {"intra_threads": 1, "inter_threads": threads} if threads else {}
+    if threads and engine != "ctranslate2":
+        import torch
+
+        torch.set_num_threads(threads)
     try:
         if engine == "ctranslate2" and Path(name).is_dir() and is_ctranslate2_folder(name):
-            loaded = CTranslate2Engine(name, compute_type=quantization or "default")
+            loaded = CTranslate2Engine(name, compute_type=quantization or "default", **ct2_threads)
             return loaded, loaded.tokenizer
         if Path(name).is_dir() and is_ctranslate2_folder(name):
             raise CommandLineError(f"{name!r} is a CTranslate2 export; translate it with --engine ctranslate2")
         _, model, tokenizer = load_model(name, device, task="translation")
-        built = build_engine(engine, model, tokenizer, quantization=quantization)
+        built = build_engine(engine, model, tokenizer, quantization=quantization,
+                             **(ct2_threads if engine == "ctranslate2" else {}))
     except (ImportError, ValueError) as error:
         raise CommandLineError(str(error)) from error
     return (built if built is not None else model), tokenizer
@@ -247,7 +256,7 @@ def load_translation_engine(name: str, engine: str, device: str = "cpu", quantiz
 
 def _run_translate(args: argparse.Namespace) -> int:
     source = _open_input(args.input)
-    model, tokenizer = load_translation_engine(args.model, args.engine, args.device, args.quantization)
+    model, tokenizer = load_translation_engine(args.model, args.engine, args.device, args.quantization, args.threads)
     show = (args.input != "-" and sys.stderr.isatty()) if args.progress is None else args.progress
     total = _count_lines(Path(args.input)) if args.input != "-" else None
     with source as reader, _open_output(args.output) as target, _progress(total, "line", show) as bar:
@@ -457,6 +466,9 @@ def build_parser() -> argparse.ArgumentParser:
                                 "'hf-seq2seq-vit[ct2]')")
     translate.add_argument("--quantization", choices=["float32", "int8", "int8_float32"],
                            help="--engine ctranslate2: the compute type (default: as the model is stored)")
+    translate.add_argument("--threads", type=_positive,
+                           help="CPU threads: torch's, or with --engine ctranslate2 batches decoded side by side "
+                                "(default: the libraries' own)")
     _progress_flags(translate, "default: on for a file input when stderr is a terminal")
     translate.set_defaults(run=_run_translate)
 

@@ -125,7 +125,9 @@ def test_pipeline_engine_ctranslate2_gives_the_torch_translations(tokenizer):
         ct2_pipeline(SOURCES[:1], generate_kwargs={"top_k": 3})
 
 
-def test_export_cli_and_translate_cli(tokenizer, tmp_path, capsys):
+def test_export_cli_and_translate_cli(tokenizer, tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: threads_set.append(n))  # --threads 1: no global change
+    threads_set = []
     checkpoint = tmp_path / "translation.ckpt"
     make_translation_checkpoint(checkpoint, tokenizer)
     assert export_main([str(checkpoint), str(tmp_path / "hf")]) == 0
@@ -137,12 +139,16 @@ def test_export_cli_and_translate_cli(tokenizer, tmp_path, capsys):
     outputs = {}
     for name, args in {"torch": [str(tmp_path / "hf")],
                        "ct2 folder": [str(tmp_path / "ct2"), "--engine", "ctranslate2"],
-                       "ct2 from hf": [str(tmp_path / "hf"), "--engine", "ctranslate2"]}.items():
+                       "ct2 from hf": [str(tmp_path / "hf"), "--engine", "ctranslate2"],
+                       # --threads 2: two half batches decoded side by side (inter_threads), same translations
+                       "ct2 folder, 2 threads": [str(tmp_path / "ct2"), "--engine", "ctranslate2", "--threads", "2"],
+                       "torch, 1 thread": [str(tmp_path / "hf"), "--threads", "1"]}.items():
         out = tmp_path / f"{name}.txt"
         assert cli_main(["translate", *args, "-i", str(source), "-o", str(out), "--num-beams", "2",
                          "--max-new-tokens", "12", "--batch-size", "2"]) == 0
         outputs[name] = out.read_text(encoding="utf-8")
-    assert outputs["ct2 folder"] == outputs["torch"] == outputs["ct2 from hf"]
+    assert len(set(outputs.values())) == 1, outputs
+    assert threads_set == [1]
     assert outputs["torch"].count("\n") == len(SAMPLE_SENTENCES) + 2
     # transformers' pipeline() passes engine= to the folder's own (remote-code) pipeline class.
     remote = transformers.pipeline("translation", model=str(tmp_path / "hf"), trust_remote_code=True,
