@@ -211,3 +211,89 @@ def test_the_tokenizer_can_be_trained_on_a_sample_of_the_training_pairs(tmp_path
     assert set(zip(src, tgt)) <= set(zip(train["en"], train["de"]))  # pairs of the training split, still aligned
     with pytest.raises(ValueError, match="tokenizer_train_size=0 is invalid"):
         TranslationDataModule(**{**options, "tokenizer_train_size": 0})
+
+
+def test_the_tokenized_columns_and_padded_batches_are_those_of_the_tokenizer_and_transformers_collator(tmp_path,
+                                                                                                      corpus):
+    import torch
+    from transformers import DataCollatorForSeq2Seq
+
+    dm = TranslationDataModule(**_options(tmp_path, corpus, max_length=12, max_tokens=300))
+    dm.setup("fit")
+    tokenizer = dm.tokenizer
+    assert 0 < dm.num_filtered < len(dm.raw["train"])  # some training pairs are over max_length: dropped
+    expected = {}
+    for split, training in (("train", True), ("validation", False)):
+        raw = dm.raw[split]
+        encoded = tokenizer(list(raw["en"]), text_target=list(raw["de"]), truncation=not training, max_length=12)
+        rows = [{"input_ids": ids, "attention_mask": mask, "labels": labels}
+                for ids, mask, labels in zip(encoded["input_ids"], encoded["attention_mask"], encoded["labels"])]
+        if training:
+            rows = [row for row in rows if max(len(row["input_ids"]), len(row["labels"])) <= 12]
+        else:
+            assert any(len(ids) > 12 for ids in tokenizer(list(raw["en"]))["input_ids"])  # so the cut is tested
+        tokenized = dm.datasets[split]
+        assert tokenized["input_ids"] == [row["input_ids"] for row in rows]
+        assert tokenized["labels"] == [row["labels"] for row in rows]
+        assert tokenized["length"] == [max(len(row["input_ids"]), len(row["labels"])) for row in rows]
+        assert np.array_equal(dm.lengths[split], tokenized["length"])
+        expected[split] = rows
+    # The training cache holds ids only (2 bytes a token for this vocabulary): no mask, no text, no index mapping.
+    train = dm.datasets["train"]
+    assert set(train.column_names) == {"input_ids", "labels", "length"} and train._indices is None
+    assert train.features["input_ids"].feature.dtype == "uint16"
+
+    for side in ("right", "left"):
+        tokenizer.padding_side = side
+        reference = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, return_tensors="pt")
+        for split, loader in (("train", dm.train_dataloader()), ("validation", dm.val_dataloader())):
+            for indices, batch in zip(loader.batch_sampler, loader):
+                want = reference([expected[split][i] for i in indices])
+                assert list(batch)[:3] == ["input_ids", "attention_mask", "labels"]
+                for key in ("input_ids", "attention_mask", "labels"):
+                    assert batch[key].dtype == want[key].dtype == torch.int64 and torch.equal(batch[key], want[key])
+                if split == "validation":
+                    assert batch["src_text"] == [dm.raw[split]["en"][i] for i in indices]
+                    assert batch["tgt_text"] == [dm.raw[split]["de"][i] for i in indices]
+
+
+def _resident_bytes(path: Path) -> int:
+    """Resident bytes of this process's mappings of ``path`` (/proc/self/smaps)."""
+    total, inside = 0, False
+    with open("/proc/self/smaps") as smaps:
+        for line in smaps:
+            fields = line.split()
+            if "-" in fields[0] and len(fields) >= 5 and ":" not in fields[0]:  # a mapping's header line
+                inside = len(fields) == 6 and fields[5] == str(path)
+            elif inside and fields[0] == "Rss:":
+                total += int(fields[1]) * 1024
+    return total
+
+
+def test_released_pages_leave_the_process_and_the_data_reads_the_same(tmp_path, corpus, monkeypatch):
+    import datasets
+    import pyarrow.compute as pc
+
+    import hf_seq2seq_vit.data.translation as translation
+    from hf_seq2seq_vit.data.streaming import release_mapped_pages
+
+    path = tmp_path / "rows.arrow"
+    rows = datasets.Dataset.from_dict({"ids": [list(range(i % 50, i % 50 + 64)) for i in range(20_000)]})
+    rows = rows.map(lambda batch: batch, batched=True, cache_file_name=str(path))
+    column = rows.with_format("arrow")[:]["ids"]
+    total = pc.sum(pc.list_flatten(column)).as_py()  # reads every page of the file
+    assert _resident_bytes(path) > path.stat().st_size // 2
+    assert release_mapped_pages([path]) >= path.stat().st_size // 2
+    assert _resident_bytes(path) == 0
+    assert pc.sum(pc.list_flatten(column)).as_py() == total and rows[12_345]["ids"][:2] == [45, 46]
+
+    # The training loader hands the pages of its split back as it goes.
+    released = []
+    monkeypatch.setattr(translation, "release_mapped_pages", lambda files: released.append(list(files)))
+    monkeypatch.setattr(translation._ArrowBatches, "RELEASE_EVERY", 500)
+    dm = TranslationDataModule(**_options(tmp_path, corpus))
+    dm.setup("fit")
+    released.clear()
+    assert sum(len(batch["input_ids"]) for batch in dm.train_dataloader()) == len(dm.datasets["train"])
+    files = [f["filename"] for f in dm.datasets["train"].cache_files]
+    assert len(released) >= len(dm.datasets["train"]) // 500 - 1 and all(r == files for r in released)

@@ -38,6 +38,7 @@ lines stay (their translation is empty) and each batch carries ``index``, the li
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
@@ -48,13 +49,16 @@ from typing import Any
 import datasets
 import lightning as L
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import torch
 from datasets.fingerprint import Hasher
+from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 
 from hf_seq2seq_vit.data.batching import TokenBudgetBatchSampler, as_length_array
-from hf_seq2seq_vit.data.streaming import ShardedCorpus, write_token_shards
+from hf_seq2seq_vit.data.streaming import ShardedCorpus, release_mapped_pages, write_token_shards
 from hf_seq2seq_vit.data.korean import TATOEBA_FILE, read_tatoeba_pairs, split_by_group
 from hf_seq2seq_vit.tokenization import (load_tokenizer, read_corpus_lines, train_separate_vocab_tokenizer,
                                          train_translation_tokenizers)
@@ -298,6 +302,9 @@ class TranslationDataModule(L.LightningDataModule):
             for split, limit in limits.items():
                 if limit is not None and split in raw and len(raw[split]) > limit:
                     raw[split] = raw[split].select(range(limit))
+            # The blank-pair filter read every text once: its pages need not stay in this process (see
+            # release_mapped_pages); the tokenizing processes read the text again where they need it.
+            release_mapped_pages(_files(*raw.values()))
             self.raw = raw
         return self.raw
 
@@ -329,14 +336,8 @@ class TranslationDataModule(L.LightningDataModule):
     def _tokenize(self, split: str) -> datasets.Dataset:
         """Tokenize a split through ``datasets.map`` (cached), keep its lengths, drop over-long training pairs."""
         raw, training = self.raw[split], split == "train"
-        tokenizer, src, tgt, max_length = self.tokenizer, self.src_lang, self.tgt_lang, self.max_length
-
-        def encode(batch):
-            # Evaluation keeps every pair (a filtered test set would flatter BLEU); its sources are cut instead.
-            encoded = tokenizer(batch[src], text_target=batch[tgt], truncation=not training, max_length=max_length)
-            encoded["length"] = [max(len(s), len(t)) for s, t in zip(encoded["input_ids"], encoded["labels"])]
-            return encoded
-
+        encode = _PairEncoder(self.tokenizer, self.src_lang, self.tgt_lang, self.max_length, training,
+                              text_files=_files(raw))
         fingerprint = self._tokenized_fingerprint(raw, training)
         # datasets warns (and starts idle processes) when there are fewer rows than processes.
         num_proc = min(self.hparams.num_proc or 1, max(1, len(raw) // 1000))
@@ -345,18 +346,18 @@ class TranslationDataModule(L.LightningDataModule):
         if not raw.cache_files and self.hparams.cache_dir:  # in memory: datasets would not cache it by itself
             os.makedirs(self.hparams.cache_dir, exist_ok=True)
             options["cache_file_name"] = os.path.join(self.hparams.cache_dir, f"tokenized-{fingerprint}.arrow")
-        dataset = raw.map(encode, **options)
+        # Arrow in, Arrow out: the text reaches the tokenizer without a row of Python dicts, and the ids leave it as
+        # one flat numpy array per batch (see _PairEncoder); the over-long training pairs are dropped right there,
+        # so the cache holds only the rows that are trained on and needs no index mapping.
+        dataset = raw.with_format("arrow").map(encode, **options).with_format(None)
         lengths = _length_column(dataset, fingerprint)
+        release_mapped_pages(_files(raw, dataset))
         if training:
-            keep = lengths <= max_length
-            self.num_filtered = int(len(keep) - np.count_nonzero(keep))
-            if self.num_filtered:
-                kept = np.flatnonzero(keep)
-                dataset, lengths = dataset.select(kept), np.asarray(lengths[kept], dtype=np.int32)
+            self.num_filtered = len(raw) - len(dataset)
             logger.info("Dropped %d of %d training pairs longer than max_length=%d tokens; %d remain",
-                        self.num_filtered, len(keep), max_length, len(dataset))
+                        self.num_filtered, len(raw), self.max_length, len(dataset))
             if len(dataset) == 0:
-                raise ValueError(f"No training pair has at most max_length={max_length} tokens; raise max_length")
+                raise ValueError(f"No training pair has at most max_length={self.max_length} tokens; raise max_length")
         self.lengths[split] = lengths
         return dataset
 
@@ -366,7 +367,7 @@ class TranslationDataModule(L.LightningDataModule):
         # each call leaves behind (hashing the object itself would change after its first use).
         state = json.loads(self.tokenizer.backend_tokenizer.to_str())
         state["truncation"] = state["padding"] = None
-        return Hasher.hash(["hf_seq2seq_vit.translation.v1", raw._fingerprint, state, self.src_lang, self.tgt_lang,
+        return Hasher.hash([TOKENIZED_FORMAT, raw._fingerprint, state, self.src_lang, self.tgt_lang,
                             self.max_length, training])
 
     def _sharded_train(self, write: bool) -> None:
@@ -422,13 +423,128 @@ class TranslationDataModule(L.LightningDataModule):
             dataset = self.datasets[split]
         else:
             keep_text = split != "train"
-            columns = ["input_ids", "attention_mask", "labels"] + ([self.src_lang, self.tgt_lang] if keep_text else [])
-            dataset = self.datasets[split].select_columns(columns)
-            if with_index:
-                dataset = dataset.add_column("index", list(range(len(dataset))))
+            columns = ["input_ids", "labels"] + ([self.src_lang, self.tgt_lang] if keep_text else [])
+            dataset = _ArrowBatches(self.datasets[split], columns, with_index=with_index)
         collate = _TranslationCollator(self.tokenizer, self.src_lang, self.tgt_lang)
         return DataLoader(dataset, batch_sampler=sampler, collate_fn=collate, num_workers=self.num_workers,
                           persistent_workers=self.num_workers > 0)
+
+
+TOKENIZED_FORMAT = "hf_seq2seq_vit.translation.v2"  # enters the cache fingerprint: bump it when the columns change
+
+
+class _PairEncoder:
+    """The ``datasets.map`` function: an Arrow batch of text pairs in, an Arrow table of token ids out.
+
+    The ids are those of ``tokenizer(src, text_target=tgt, truncation=not training, max_length=max_length)`` (the
+    same Rust ``encode_batch`` on a copy of the tokenizer's backend; tested), but they go from the tokenizer to
+    Arrow as one flat numpy array per column instead of a Python list of lists that Arrow converts int by int:
+    that conversion and the per-example dicts cost more than the tokenizer itself. Columns: ``input_ids`` and
+    ``labels`` (``uint16`` when the vocabulary fits, else ``int32``; the attention mask is not stored, the collator
+    makes it), ``length`` (``int32``, the longer side), and for evaluation splits the two texts (for BLEU).
+    Training pairs longer than ``max_length`` on either side are dropped here; evaluation sources are cut.
+    Every ``RELEASE_EVERY`` batches the pages of ``text_files`` read so far are handed back
+    (``release_mapped_pages``), so that a tokenizing process does not grow with the corpus.
+    """
+
+    RELEASE_EVERY = 16  # batches (of 1,000 pairs by default)
+
+    def __init__(self, tokenizer: PreTrainedTokenizerFast, src_lang: str, tgt_lang: str, max_length: int,
+                 training: bool, text_files: list[str] = ()):
+        self.backend = Tokenizer.from_str(tokenizer.backend_tokenizer.to_str())  # a copy: its settings are ours
+        self.backend.no_padding()
+        if training:
+            self.backend.no_truncation()
+        else:  # what `tokenizer(..., truncation=True, max_length=...)` sets on the backend
+            self.backend.enable_truncation(max_length, stride=0, strategy="longest_first",
+                                           direction=tokenizer.truncation_side)
+        self.src_lang, self.tgt_lang, self.max_length, self.training = src_lang, tgt_lang, max_length, training
+        self.ids_type = pa.uint16() if len(tokenizer) <= 1 << 16 else pa.int32()
+        self.text_files, self.calls = list(text_files), 0
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        self.calls += 1
+        if self.calls % self.RELEASE_EVERY == 0:
+            release_mapped_pages(self.text_files)
+        sides = [[encoding.ids for encoding in self.backend.encode_batch(table.column(lang).to_pylist())]
+                 for lang in (self.src_lang, self.tgt_lang)]
+        counts = [np.fromiter(map(len, ids), dtype=np.int32, count=len(ids)) for ids in sides]
+        length = np.maximum(*counts)
+        columns: dict[str, Any] = {}
+        if self.training:
+            keep = length <= self.max_length
+            if not keep.all():
+                kept = np.flatnonzero(keep).tolist()
+                sides = [[ids[i] for i in kept] for ids in sides]
+                counts, length = [count[keep] for count in counts], length[keep]
+        else:
+            columns = {lang: table.column(lang) for lang in (self.src_lang, self.tgt_lang)}
+        for name, ids, count in zip(("input_ids", "labels"), sides, counts):
+            columns[name] = _list_array(ids, count, self.ids_type)
+        columns["length"] = pa.array(length, type=pa.int32())
+        return pa.table(columns)
+
+
+def _list_array(rows: list[list[int]], counts: np.ndarray, value_type: pa.DataType) -> pa.ListArray:
+    """Rows of ints as an Arrow list array, through one flat numpy array (no Python int per value for Arrow)."""
+    offsets = np.zeros(len(rows) + 1, dtype=np.int32)
+    np.cumsum(counts, out=offsets[1:])
+    values = np.fromiter(itertools.chain.from_iterable(rows), dtype=value_type.to_pandas_dtype(),
+                         count=int(offsets[-1]))
+    return pa.ListArray.from_arrays(pa.array(offsets), pa.array(values, type=value_type))
+
+
+class _ArrowBatches(torch.utils.data.Dataset):
+    """A tokenized split for the DataLoader: a batch of rows is fetched as one Arrow table (``__getitems__``).
+
+    ``datasets`` would turn every row into a dict of Python lists (one Python int per token) that the collator then
+    pads back into tensors; an Arrow table of the batch lets the collator pad from flat numpy arrays instead.
+    ``with_index`` adds each row's position (``index``), for prediction writers. Every ``RELEASE_EVERY`` rows the
+    pages of the split's Arrow files read so far are handed back (``release_mapped_pages``): an epoch visits every
+    row, and without that the process's RSS would end the epoch as large as the split's files.
+    """
+
+    RELEASE_EVERY = 1 << 13  # rows: at most a few tens of MiB of mapped pages at a time
+
+    def __init__(self, dataset: datasets.Dataset, columns: list[str], with_index: bool = False):
+        self.dataset = dataset.select_columns(columns).with_format("arrow")
+        self.with_index = with_index
+        self.files, self.rows = _files(dataset), 0
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def __getitem__(self, index: int) -> pa.Table:
+        return self.__getitems__([index])
+
+    def __getitems__(self, indices: list[int]) -> pa.Table:
+        self.rows += len(indices)
+        if self.rows >= self.RELEASE_EVERY:
+            release_mapped_pages(self.files)
+            self.rows = 0
+        table = self.dataset[indices]
+        if self.with_index:
+            table = table.append_column("index", pa.array(indices, type=pa.int64()))
+        return table
+
+
+def _files(*splits: datasets.Dataset) -> list[str]:
+    """The Arrow files behind datasets (none for in-memory ones)."""
+    return [file["filename"] for split in splits for file in split.cache_files]
+
+
+def _pad(column: pa.ChunkedArray | pa.Array, value: int, left: bool) -> tuple[np.ndarray, np.ndarray]:
+    """A list column as a padded ``(rows, longest)`` int64 array, and the boolean mask of the real tokens."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    counts = pc.list_value_length(column).to_numpy(zero_copy_only=False)
+    values = pc.list_flatten(column).to_numpy(zero_copy_only=False)
+    width = int(counts.max()) if len(counts) else 0
+    positions = np.arange(width)
+    mask = positions >= (width - counts)[:, None] if left else positions < counts[:, None]
+    padded = np.full(mask.shape, value, dtype=np.int64)
+    padded[mask] = values  # row-major: each row's tokens in order
+    return padded, mask
 
 
 def _length_column(dataset: datasets.Dataset, fingerprint: str) -> np.ndarray:
@@ -437,24 +553,39 @@ def _length_column(dataset: datasets.Dataset, fingerprint: str) -> np.ndarray:
     path = Path(dataset.cache_files[0]["filename"]).with_name(f"lengths-{fingerprint}.npy") if cached else None
     if path is not None and path.is_file():
         return np.load(path, mmap_mode="r")
-    column = dataset.select_columns(["length"]).with_format("arrow")[:]["length"]
-    lengths = np.asarray(as_length_array(column), dtype=np.int32)
     if path is None:
-        return lengths
+        column = dataset.select_columns(["length"]).with_format("arrow")[:]["length"]
+        return np.asarray(as_length_array(column), dtype=np.int32)
+    # Chunk by chunk from the memory-mapped Arrow column into the memory-mapped .npy: no copy of the whole column.
     temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp.npy")  # DDP ranks may write it at the same time
-    np.save(temporary, lengths)
+    out = np.lib.format.open_memmap(temporary, mode="w+", dtype=np.int32, shape=(len(dataset),))
+    start = 0
+    for chunk in dataset.data.column("length").chunks:
+        out[start:start + len(chunk)] = chunk.to_numpy()
+        start += len(chunk)
+    out.flush()
+    del out
     os.replace(temporary, path)
     return np.load(path, mmap_mode="r")
 
 
 class _TranslationCollator:
-    """Pad ids (labels with -100, which the loss ignores) and carry the raw texts (for BLEU) and indices along."""
+    """Pad ids (labels with -100, which the loss ignores) and carry the raw texts (for BLEU) and indices along.
+
+    A batch comes either as an Arrow table from ``_ArrowBatches`` (padded from flat arrays, with what
+    ``DataCollatorForSeq2Seq`` would give: the same keys, values and int64 dtype; tested) or, for a predict file,
+    as a list of dicts (padded by ``DataCollatorForSeq2Seq`` / ``tokenizer.pad``).
+    """
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, src_lang: str, tgt_lang: str):
         self.pad = DataCollatorForSeq2Seq(tokenizer, label_pad_token_id=-100, return_tensors="pt")
         self.src_lang, self.tgt_lang = src_lang, tgt_lang
+        self.pad_id, self.left = tokenizer.pad_token_id, tokenizer.padding_side == "left"
+        self.with_mask = "attention_mask" in tokenizer.model_input_names
 
-    def __call__(self, examples: list[dict]) -> dict:
+    def __call__(self, examples: pa.Table | list[dict]) -> dict:
+        if isinstance(examples, pa.Table):
+            return self._from_table(examples)
         examples = [dict(e) for e in examples]
         texts = {"src_text": [e.pop(key) for e in examples for key in (self.src_lang, "src_text") if key in e],
                  "tgt_text": [e.pop(self.tgt_lang) for e in examples if self.tgt_lang in e]}
@@ -467,6 +598,20 @@ class _TranslationCollator:
         if index:
             batch["index"] = torch.tensor(index, dtype=torch.long)
         return batch | {key: value for key, value in texts.items() if value}
+
+    def _from_table(self, table: pa.Table) -> dict:
+        input_ids, mask = _pad(table.column("input_ids"), self.pad_id, self.left)
+        batch = {"input_ids": torch.from_numpy(input_ids)}
+        if self.with_mask:
+            batch["attention_mask"] = torch.from_numpy(mask.astype(np.int64))
+        if "labels" in table.column_names:
+            batch["labels"] = torch.from_numpy(_pad(table.column("labels"), -100, self.left)[0])
+        if "index" in table.column_names:
+            batch["index"] = torch.tensor(table.column("index").to_numpy(), dtype=torch.long)
+        for key, lang in (("src_text", self.src_lang), ("tgt_text", self.tgt_lang)):
+            if lang in table.column_names:
+                batch[key] = table.column(lang).to_pylist()
+        return batch
 
 
 def check_parallel_source(
@@ -744,7 +889,9 @@ def _canonical_splits(raw, langs, train_split, val_split, test_split, val_size, 
         if held_out >= len(train):
             raise ValueError(f"val_size + test_size = {held_out} leaves no training pairs out of {len(train)}")
         # Fixed-seed shuffle first: files like Tatoeba are sorted by length, so the tail would be only long pairs.
-        train = train.shuffle(seed=split_seed).flatten_indices()
+        # The splits are ranges of the shuffled index mapping (not flattened: writing a shuffled copy of a corpus
+        # of millions of pairs cost more than tokenizing it; the rows and their order are the same).
+        train = train.shuffle(seed=split_seed)
         start = 0
         for split, size, source in (("validation", val_size, val_split), ("test", test_size, test_split)):
             if source is None:
