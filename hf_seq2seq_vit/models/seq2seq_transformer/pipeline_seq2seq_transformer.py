@@ -197,6 +197,20 @@ def check_loaded_weights(model: torch.nn.Module) -> None:
 
     Raises:
         ValueError: naming the weights file and the first missing or non-finite tensor.
+
+    Example::
+
+        >>> from transformers import AutoConfig, AutoModelForSeq2SeqLM
+        >>> config = AutoConfig.for_model("seq2seq_transformer", vocab_size=32, d_model=16, encoder_layers=1,
+        ...                               decoder_layers=1, encoder_attention_heads=2, decoder_attention_heads=2,
+        ...                               encoder_ffn_dim=32, decoder_ffn_dim=32)
+        >>> model = AutoModelForSeq2SeqLM.from_config(config)
+        >>> check_loaded_weights(model)  # built in memory, finite: nothing to report
+        >>> _ = model.lm_head.weight.data.fill_(float("nan"))
+        >>> check_loaded_weights(model)
+        Traceback (most recent call last):
+        ...
+        ValueError: Tensor '...' of the model holds NaN or inf values; ...
     """
     state = model.state_dict()
     source = str(getattr(model, "name_or_path", "") or "")
