@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 # torch + torchvision are installed as a matched pair first: timm imports torchvision, and the CPU-only torch
-# wheel has no matching torchvision build (see DEVELOPERS.md). The regular (CUDA) build runs fine on CPU.
+# wheel has no matching torchvision build (README, "Two commands"). The regular (CUDA) build runs fine on CPU.
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 
 .PHONY: install test demo bench clean
