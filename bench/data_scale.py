@@ -51,10 +51,16 @@ GIB = 1 << 30
 # --------------------------------------------------------------------------------------------------- the corpora
 def write_corpus(path: Path, pairs: int, seed: int = 0, chunk: int = 200_000) -> None:
     """``pairs`` lines of ``en<TAB>de`` under a header, built from two pools of fragments so that writing 10M
-    pairs takes seconds; every pair is a distinct combination (fragment ids differ)."""
-    rng = np.random.default_rng(seed)
+    pairs takes seconds; every pair is a distinct combination (fragment ids differ).
+
+    The 6,000 words are the same for every corpus (drawn with a fixed seed: one synthetic language, which the
+    tokenizer trained on the 10k-pair sample knows); ``seed`` draws the fragments and the pairs. (Until
+    2026-12-03 the words came from ``seed`` too, so every corpus but the sample was in a language the tokenizer
+    had not seen: ~4x the tokens a pair, and 22-30% of the pairs over ``max_length``.)
+    """
+    words_rng, rng = np.random.default_rng(0), np.random.default_rng(seed)
     letters = np.array(list("abcdefghijklmnopqrstuvwxyz"))
-    words = ["".join(letters[rng.integers(0, 26, rng.integers(2, 11))]) for _ in range(6000)]
+    words = ["".join(letters[words_rng.integers(0, 26, words_rng.integers(2, 11))]) for _ in range(6000)]
     zipf = 1.0 / np.arange(1, len(words) + 1)
     zipf /= zipf.sum()
 
@@ -81,12 +87,18 @@ def write_corpus(path: Path, pairs: int, seed: int = 0, chunk: int = 200_000) ->
 
 # ----------------------------------------------------------------------------------------------------- memory
 class PeakMemory:
-    """Peak VmRSS / RssAnon / RssFile of this process, sampled from /proc/self/status on a thread."""
+    """Peak VmRSS / RssAnon / RssFile of this process, sampled from /proc/self/status on a thread, per stage.
+
+    ``stage(name)`` starts a stage: its peaks are kept apart (``stages[name]``), and ``/proc/self/smaps_rollup``
+    is read when it ends (``Private_*``: the process's own pages, i.e. USS; ``Anonymous``; ``Rss`` again).
+    """
 
     FIELDS = ("VmRSS", "RssAnon", "RssFile")
 
     def __init__(self, interval: float = 0.05):
         self.peak = dict.fromkeys(self.FIELDS, 0)
+        self.stages: dict[str, dict] = {}
+        self._current: dict | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
 
@@ -95,7 +107,32 @@ class PeakMemory:
             for line in status:
                 key, _, value = line.partition(":")
                 if key in self.peak:
-                    self.peak[key] = max(self.peak[key], int(value.split()[0]) * 1024)
+                    value = int(value.split()[0]) * 1024
+                    self.peak[key] = max(self.peak[key], value)
+                    if self._current is not None:
+                        self._current[key] = max(self._current.get(key, 0), value)
+
+    @staticmethod
+    def rollup() -> dict:
+        fields = {}
+        with open("/proc/self/smaps_rollup") as rollup:
+            for line in rollup:
+                key, _, value = line.partition(":")
+                if value.strip().endswith("kB"):
+                    fields[key] = int(value.split()[0]) * 1024
+        return {"Rss": fields.get("Rss", 0), "Anonymous": fields.get("Anonymous", 0),
+                "USS": fields.get("Private_Clean", 0) + fields.get("Private_Dirty", 0)}
+
+    def stage(self, name: str) -> None:
+        self.end_stage()
+        self._current = self.stages.setdefault(name, {})
+        self.sample()
+
+    def end_stage(self) -> None:
+        if self._current is not None:
+            self.sample()
+            self._current.update({f"end_{key}": value for key, value in self.rollup().items()})
+        self._current = None
 
     def _run(self, interval: float) -> None:
         while not self._stop.wait(interval):
@@ -107,12 +144,20 @@ class PeakMemory:
         return self
 
     def __exit__(self, *exc) -> None:
+        self.end_stage()
         self._stop.set()
         self._thread.join()
         self.sample()
 
 
 # ------------------------------------------------------------------------------------------------------ child
+def cpu_seconds() -> float:
+    """User + system CPU seconds of this process and its finished children: on a shared machine the wall time
+    depends on the other jobs, the CPU time much less."""
+    return sum(getattr(resource.getrusage(who), field) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)
+               for field in ("ru_utime", "ru_stime"))
+
+
 def child(args) -> dict:
     import torch
 
@@ -124,30 +169,41 @@ def child(args) -> dict:
                    num_proc=args.num_proc, cache_dir=str(args.cache), max_val_examples=100)
     result: dict = {"pairs": args.pairs}
     with PeakMemory() as memory:
-        start = time.perf_counter()
+        memory.stage("load_text")
+        start, cpu = time.perf_counter(), cpu_seconds()
         dm = TranslationDataModule(**options)
+        dm._load_raw()  # TSV -> Arrow and the blank-pair filter, timed apart from the tokenization
+        result["load_text_s"] = time.perf_counter() - start
+        memory.stage("tokenize")
         dm.setup("fit")
         result["prepare_s"] = time.perf_counter() - start
+        result["tokenize_s"] = result["prepare_s"] - result["load_text_s"]
+        result["prepare_cpu_s"] = cpu_seconds() - cpu  # this process and its (finished) tokenizing workers
         result["train_pairs"] = len(dm.datasets["train"])
         result["lengths_type"] = type(dm.lengths["train"]).__name__
         result["rss_after_prepare_gib"] = memory.peak["VmRSS"] / GIB
 
+        memory.stage("cached_setup")
         start = time.perf_counter()
         again = TranslationDataModule(**options)
         again.setup("fit")
         result["prepare_cached_s"] = time.perf_counter() - start
         del again
 
+        memory.stage("epoch")
         loader = dm.train_dataloader()
         result["batches"] = len(loader)
-        start, pairs, tokens = time.perf_counter(), 0, 0
+        start, pairs, tokens, cpu = time.perf_counter(), 0, 0, cpu_seconds()
         for batch in loader:
             pairs += batch["input_ids"].shape[0]
             tokens += int(batch["attention_mask"].sum()) + int((batch["labels"] != -100).sum())
         epoch = time.perf_counter() - start
+        result["epoch_cpu_s"] = cpu_seconds() - cpu
     result.update(epoch_s=epoch, batches_per_s=result["batches"] / epoch, pairs_per_s=pairs / epoch,
                   epoch_pairs=pairs, real_tokens_per_batch=tokens / result["batches"])
     result.update({f"peak_{key}_gib": value / GIB for key, value in memory.peak.items()})
+    result["stages_gib"] = {name: {key: round(value / GIB, 4) for key, value in peaks.items()}
+                            for name, peaks in memory.stages.items()}
     result["ru_maxrss_self_gib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 / GIB
     result["ru_maxrss_workers_gib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / GIB
     result["cache_gib"] = sum(f.stat().st_size for f in Path(args.cache).rglob("*") if f.is_file()) / GIB
@@ -191,17 +247,29 @@ def markdown(report: dict) -> str:
     lines += ["",
              f"num_proc {report['num_proc']}, max_tokens {report['max_tokens']}, max_length 128, tokenizer: 8k BPE "
              f"trained on 10k pairs in {report['tokenizer_s']:.1f} s (not counted below)", "",
-             "| pairs | prepare s | µs/pair | cached setup s | batches | batches/s | pairs/s | peak RSS GiB | "
-             "peak RssAnon GiB | peak RssFile GiB | tokenizer workers' peak RSS GiB | cache GiB |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "Times in seconds; memory in GiB, peaks over the whole child (prepare, cached setup, epoch). VmRSS = "
+             "RssAnon (heap: what the process holds) + RssFile (pages of memory-mapped files it touched: page cache "
+             "the kernel can drop and read again).", "",
+             "| pairs | prepare s (text / tokenize) | µs/pair | prepare CPU µs/pair | cached setup s | epoch s | "
+             "epoch CPU µs/pair | batches | batches/s | pairs/s | peak VmRSS | peak RssAnon | peak RssFile | "
+             "RssAnon: prepare / epoch | tokenizer workers' peak RSS | cache GiB |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         if "error" in r:
             lines.append(f"| {r['pairs']:,} | failed: {r['error']} |")
             continue
-        lines.append(f"| {r['pairs']:,} | {r['prepare_s']:.1f} | {1e6 * r['prepare_s'] / r['pairs']:.1f} | "
-                     f"{r['prepare_cached_s']:.1f} | {r['batches']:,} | {r['batches_per_s']:.0f} | "
-                     f"{r['pairs_per_s']:,.0f} | {r['peak_VmRSS_gib']:.2f} | {r['peak_RssAnon_gib']:.2f} | "
-                     f"{r['peak_RssFile_gib']:.2f} | {r['ru_maxrss_workers_gib']:.2f} | {r['cache_gib']:.2f} |")
+        split = f" ({r['load_text_s']:.1f} / {r['tokenize_s']:.1f})" if "load_text_s" in r else ""
+        stages = r.get("stages_gib")
+        anon = (f"{max(stages['load_text']['RssAnon'], stages['tokenize']['RssAnon']):.2f} / "
+                f"{stages['epoch']['RssAnon']:.2f}") if stages else "-"
+        cpu = {key: f"{1e6 * r[key] / r['pairs']:.1f}" if key in r else "-" for key in ("prepare_cpu_s", "epoch_cpu_s")}
+        lines.append(f"| {r['pairs']:,} | {r['prepare_s']:.1f}{split} | {1e6 * r['prepare_s'] / r['pairs']:.1f} | "
+                     f"{cpu['prepare_cpu_s']} | {r['prepare_cached_s']:.1f} | {r['epoch_s']:.1f} | "
+                     f"{cpu['epoch_cpu_s']} | "
+                     f"{r['batches']:,} | {r['batches_per_s']:.0f} "
+                     f"| {r['pairs_per_s']:,.0f} | {r['peak_VmRSS_gib']:.2f} | {r['peak_RssAnon_gib']:.2f} | "
+                     f"{r['peak_RssFile_gib']:.2f} | {anon} | {r['ru_maxrss_workers_gib']:.2f} | "
+                     f"{r['cache_gib']:.2f} |")
     lines += ["", "## Goals", ""] + [f"- {goal}" for goal in report["goals"]]
     return "\n".join(lines) + "\n"
 
@@ -211,27 +279,40 @@ def goals(rows: list[dict]) -> list[str]:
     out = []
     sizes = sorted(ok)
     if len(sizes) >= 2:
-        per_pair = {n: ok[n]["prepare_s"] / n for n in sizes}
-        epoch_pair = {n: ok[n]["epoch_s"] / n for n in sizes}
+        # Linear means a fixed cost (imports, process start-up, the tokenizer's fingerprint) plus a cost per pair:
+        # compare the cost of each further pair between consecutive sizes from 100k up (wall and CPU seconds).
         big = [n for n in sizes if n >= 100_000]
-        spread = max(per_pair[n] for n in big) / min(per_pair[n] for n in big) if len(big) >= 2 else float("nan")
-        out.append("linear time: preparation µs/pair " + ", ".join(f"{n:,}: {1e6 * per_pair[n]:.1f}" for n in sizes)
-                   + "; epoch µs/pair " + ", ".join(f"{n:,}: {1e6 * epoch_pair[n]:.1f}" for n in sizes)
-                   + f" -> from 100k up the preparation cost per pair varies by x{spread:.2f} "
-                   + ("(met: within x1.5)" if spread <= 1.5 else "(NOT met: more than x1.5)"))
+        steps = list(zip(big, big[1:]))
+        out.append("linear time: µs per pair (prepare, wall) " + ", ".join(
+            f"{n:,}: {1e6 * ok[n]['prepare_s'] / n:.0f}" for n in sizes) + "; µs per further pair between sizes "
+            "(prepare wall / prepare CPU / epoch wall) " + ", ".join(
+            f"{a:,}->{b:,}: " + " / ".join(f"{1e6 * (ok[b][key] - ok[a][key]) / (b - a):.0f}"
+                                          for key in ("prepare_s", "prepare_cpu_s", "epoch_s")) for a, b in steps))
+        if len(steps) >= 2:
+            spreads = {key: max(values) / min(values) for key in ("prepare_s", "prepare_cpu_s", "epoch_s")
+                       if min(values := [(ok[b][key] - ok[a][key]) / (b - a) for a, b in steps]) > 0}
+            out[-1] += " -> the cost of a further pair varies by " + ", ".join(
+                f"x{value:.2f} ({key})" for key, value in spreads.items()) + (
+                " (met: within x1.5)" if spreads and max(spreads.values()) <= 1.5 else " (NOT met: more than x1.5)")
     if 1_000_000 in ok:
         r = ok[1_000_000]
+        met = r["peak_VmRSS_gib"] <= 2 and r["ru_maxrss_workers_gib"] <= 2
         out.append(f"peak RSS at 1M <= 2 GiB: VmRSS {r['peak_VmRSS_gib']:.2f} GiB (RssAnon {r['peak_RssAnon_gib']:.2f}"
                    f", RssFile {r['peak_RssFile_gib']:.2f}); tokenizer workers {r['ru_maxrss_workers_gib']:.2f} GiB -> "
-                   + ("met" if r["peak_VmRSS_gib"] <= 2 and r["ru_maxrss_workers_gib"] <= 2 else "NOT met"))
+                   + ("met, counting every resident page" if met else
+                      "NOT met counting mapped file pages; " + ("met" if r["peak_RssAnon_gib"] <= 2 else "NOT met")
+                      + " for the heap (RssAnon)"))
     largest = max(ok, default=0)
     if 1_000_000 in ok and largest > 1_000_000:
         a, b = ok[1_000_000], ok[largest]
-        out.append(f"flat from 1M to {largest:,}: RssAnon {a['peak_RssAnon_gib']:.2f} -> {b['peak_RssAnon_gib']:.2f} "
-                   f"GiB (x{b['peak_RssAnon_gib'] / a['peak_RssAnon_gib']:.2f} for x{largest / 1e6:g} pairs), VmRSS "
-                   f"{a['peak_VmRSS_gib']:.2f} -> {b['peak_VmRSS_gib']:.2f} GiB "
-                   f"(x{b['peak_VmRSS_gib'] / a['peak_VmRSS_gib']:.2f}), tokenizer workers "
-                   f"{a['ru_maxrss_workers_gib']:.2f} -> {b['ru_maxrss_workers_gib']:.2f} GiB")
+        growth = {key: b[f"peak_{key}_gib"] / a[f"peak_{key}_gib"] for key in ("RssAnon", "VmRSS", "RssFile")}
+        out.append(f"flat from 1M to {largest:,} (x{largest / 1e6:g} pairs): RssAnon {a['peak_RssAnon_gib']:.2f} -> "
+                   f"{b['peak_RssAnon_gib']:.2f} GiB (x{growth['RssAnon']:.2f}), VmRSS {a['peak_VmRSS_gib']:.2f} -> "
+                   f"{b['peak_VmRSS_gib']:.2f} GiB (x{growth['VmRSS']:.2f}), RssFile {a['peak_RssFile_gib']:.2f} -> "
+                   f"{b['peak_RssFile_gib']:.2f} GiB (x{growth['RssFile']:.2f}), tokenizer workers "
+                   f"{a['ru_maxrss_workers_gib']:.2f} -> {b['ru_maxrss_workers_gib']:.2f} GiB -> heap "
+                   + ("flat (met: within x1.25)" if growth["RssAnon"] <= 1.25 else "NOT flat (more than x1.25)")
+                   + "; all resident pages " + ("flat" if growth["VmRSS"] <= 1.25 else "NOT flat"))
     if 10_000_000 not in ok:
         out.append("10M pairs: not measured (see the runs' notes)")
     return out
@@ -246,6 +327,9 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the corpora and caches (they are deleted)")
     parser.add_argument("--note", default="")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds one size may take")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="results stem (default bench/results/data_scale-<date>); rows of other sizes already "
+                        "in <out>.json are kept")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--pairs", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--corpus", type=Path, help=argparse.SUPPRESS)
@@ -269,7 +353,7 @@ def main() -> None:
               "machine": machine(), "num_proc": args.num_proc, "max_tokens": args.max_tokens,
               "tokenizer_s": tokenizer_s, "note": args.note, "results": []}
     stamp = datetime.date.today().isoformat()
-    out = REPO / "bench" / "results" / f"data_scale-{stamp}"
+    out = args.out or REPO / "bench" / "results" / f"data_scale-{stamp}"
     if out.with_suffix(".json").is_file():  # a later run of the same day adds its sizes to the earlier rows
         earlier = json.loads(out.with_suffix(".json").read_text())
         report["results"] = [row for row in earlier["results"] if row["pairs"] not in sizes]
@@ -297,6 +381,7 @@ def main() -> None:
         except subprocess.TimeoutExpired:
             row = {"pairs": pairs, "error": f"took more than {args.timeout:.0f} s"}
         row["corpus_gib"] = corpus.stat().st_size / GIB
+        row["load_average_after"] = os.getloadavg()  # the other jobs on the machine during this size (1/5/15 min)
         print(json.dumps(row), flush=True)
         report["results"] = sorted(report["results"] + [row], key=lambda r: r["pairs"])
         if not args.keep:
