@@ -15,6 +15,7 @@ os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 REPO = Path(__file__).resolve().parents[1]
+FIXTURES = Path(__file__).resolve().parent / "fixtures"  # the files tests read (tests/fixtures/README.md)
 BUNDLED = REPO / "hf_seq2seq_vit" / "bundled"
 SHARED_DATA = REPO.parent / "shared" / "data"
 

@@ -13,12 +13,12 @@ import io
 import logging
 import re
 import shutil
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 from PIL import Image
 from safetensors.torch import load_file, save_file
 from transformers import pipeline
@@ -49,7 +49,7 @@ SENTENCES = ["A man rides a bike.", "Ein Mann fährt Fahrrad.", "Two dogs play i
 TRANSLATOR = dict(d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=4, decoder_attention_heads=4,
                   encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=32)
 VIT = dict(image_size=32, hidden_size=32, num_hidden_layers=1, num_attention_heads=4, num_labels=3)
-LEGACY = Path(__file__).resolve().parent / "data" / "legacy_checkpoints"
+LEGACY = FIXTURES / "legacy_checkpoints"
 LEGACY_TRANSLATION_CHECKPOINT = LEGACY / "translation_2026-12-02.ckpt"
 LEGACY_IMAGE_CHECKPOINT = LEGACY / "image_classification_2026-12-02.ckpt"
 

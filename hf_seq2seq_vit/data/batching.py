@@ -185,7 +185,7 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
         generator = torch.Generator().manual_seed(self.seed + self.epoch)
         count = len(lengths)
         # int32 indices where they fit: half the memory of int64 for the epoch's plan (torch draws the same
-        # permutation for either dtype; the recorded batches in tests/test_data_scale.py pin it).
+        # permutation for either dtype; the recorded batches in tests/data/test_data_scale.py pin it).
         wide = count >= 2**31
         order = (torch.randperm(count, generator=generator, dtype=torch.int64 if wide else torch.int32).numpy()
                  if self.shuffle else np.arange(count, dtype=np.int64 if wide else np.int32))

@@ -35,8 +35,8 @@ def find_images(path: str) -> list[str]:
 
     Example::
 
-        >>> find_images("tests/data/images/*.png")  # doctest: +SKIP
-        ['tests/data/images/a.png', 'tests/data/images/b.png']
+        >>> find_images("tests/fixtures/images/*.png")  # doctest: +SKIP
+        ['tests/fixtures/images/a.png', 'tests/fixtures/images/b.png']
     """
     if os.path.isfile(path):
         return [path]
@@ -133,7 +133,7 @@ class ImageDataModule(LightningDataModule):
 
     Example::
 
-        >>> dm = ImageDataModule(data_files={"train": "tests/data/cifar10_tiny.parquet"}, val_size=20,
+        >>> dm = ImageDataModule(data_files={"train": "tests/fixtures/cifar10_tiny.parquet"}, val_size=20,
         ...                      image_processor="cifar10", batch_size=8, num_workers=0)
         >>> dm.setup("fit")
         >>> dm.class_names[:3], len(dm.splits["train"]), len(dm.splits["validation"])

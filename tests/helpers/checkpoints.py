@@ -4,7 +4,7 @@ A checkpoint is what ``trainer.save_checkpoint`` writes for TranslationModule / 
 ``state_dict`` with ``model.<HF keys>`` (image runs may add ``ema.<HF keys>``), the ``hf_*`` entries written by
 :class:`hf_seq2seq_vit.export.CheckpointContract` (as the LightningModules write them) and Lightning's own
 entries. Built here directly so export tests need neither training nor the Lightning modules. Checkpoints written
-by real training before the contract existed are kept in ``tests/data/legacy_checkpoints/``.
+by real training before the contract existed are kept in ``tests/fixtures/legacy_checkpoints/``.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ This file travels to the Hugging Face Hub as remote code with the modeling file:
 transformers and its own configuration (flat relative import).
 
 Docstrings follow one style in this folder: a sentence on what the object is for, then `Args:` / `Returns:` where
-the signature does not say it, then an `Example:` that runs as a doctest (tests/test_seq2seq_docs.py).
+the signature does not say it, then an `Example:` that runs as a doctest
+(tests/models/seq2seq_transformer/test_seq2seq_docs.py).
 """
 
 import math

@@ -229,13 +229,13 @@ def test_translation_training_logs_cross_attention_images_to_tensorboard(tmp_pat
 def test_image_training_logs_rollout_overlays_and_nothing_without_an_image_logger(tmp_path):
     import lightning as L
 
-    from conftest import REPO
+    from conftest import FIXTURES
     from hf_seq2seq_vit.data.images import ImageDataModule
     from hf_seq2seq_vit.lightning.attention_images import AttentionImages
     from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
 
     def data():
-        parquet = str(REPO / "tests" / "data" / "cifar10_tiny.parquet")
+        parquet = str(FIXTURES / "cifar10_tiny.parquet")
         return ImageDataModule(data_files={"train": parquet, "test": parquet}, val_size=20, batch_size=10,
                                num_workers=0, pin_memory=False, auto_augment=None)
 
@@ -264,14 +264,14 @@ def test_rollout_overlays_reach_a_wandb_logger_offline(tmp_path, monkeypatch):
     import lightning as L
     from lightning.pytorch.loggers import WandbLogger
 
-    from conftest import REPO
+    from conftest import FIXTURES
     from hf_seq2seq_vit.data.images import ImageDataModule
     from hf_seq2seq_vit.lightning.attention_images import AttentionImages
     from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
 
     monkeypatch.setenv("WANDB_MODE", "offline")
     monkeypatch.setenv("WANDB_SILENT", "true")
-    parquet = str(REPO / "tests" / "data" / "cifar10_tiny.parquet")
+    parquet = str(FIXTURES / "cifar10_tiny.parquet")
     data = ImageDataModule(data_files={"train": parquet, "test": parquet}, val_size=20, batch_size=10, num_workers=0,
                            pin_memory=False, auto_augment=None)
     module = ImageClassificationModule(model_config={

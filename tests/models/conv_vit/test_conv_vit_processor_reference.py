@@ -1,24 +1,24 @@
 """ConvViTImageProcessor gives the same pixels as the hand-written processor it replaced.
 
-`tests/data/conv_vit_processor_reference.npz` holds the outputs of the earlier processor (commit f4493a1, ~350
+`tests/fixtures/conv_vit_processor_reference.npz` holds the outputs of the earlier processor (commit f4493a1, ~350
 hand-written lines of torch) on the cases below: sizes up and down, non-square, shortest-edge resize then crop, crops
 larger than the image, PIL modes (RGB, L, RGBA, P, 1, LA), numpy and torch inputs in both layouts, 4-D batches and
-lists, bicubic and nearest resampling. `tests/data/make_conv_vit_processor_reference.py` wrote it, from the same
-`reference_cases()`. `tests/data/conv_vit_preprocessor_config_*.json` are that processor's saved settings: a folder
+lists, bicubic and nearest resampling. `tests/fixtures/make_conv_vit_processor_reference.py` wrote it, from the same
+`reference_cases()`. `tests/fixtures/conv_vit_preprocessor_config_*.json` are that processor's saved settings: a folder
 exported before the switch must load and give the same pixels.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 from PIL import Image
 
 from hf_seq2seq_vit import ConvViTImageProcessor
 
-DATA = Path(__file__).resolve().parent / "data"
+DATA = FIXTURES
 REFERENCE = DATA / "conv_vit_processor_reference.npz"
 
 # The earlier processor worked in float32 and rescaled then normalised; the new one fuses the two (as transformers

@@ -13,12 +13,13 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 import torch
+from conftest import FIXTURES, REPO
 from PIL import Image
 
 from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification, ConvViTImageProcessor, ConvViTModel
 from hf_seq2seq_vit.models.conv_vit.attention_rollout import attention_rollout, attention_rollout_heatmap, overlay_heatmap
 
-DATA = Path(__file__).resolve().parent / "data" / "cifar10_tiny.parquet"
+DATA = FIXTURES / "cifar10_tiny.parquet"
 CIFAR10_LABELS = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
@@ -490,7 +491,7 @@ def test_model_folder_imports_no_training_data_or_export_code():
     # the folder is what a user's transformers loads as remote code: torch, transformers, timm (numpy/PIL for images)
     import ast
 
-    folder = Path(__file__).resolve().parents[1] / "hf_seq2seq_vit" / "models" / "conv_vit"
+    folder = REPO / "hf_seq2seq_vit" / "models" / "conv_vit"
     allowed = {"torch", "transformers", "timm", "huggingface_hub", "numpy", "PIL"}
     for path in sorted(folder.glob("*.py")):
         for node in ast.walk(ast.parse(path.read_text())):

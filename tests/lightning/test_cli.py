@@ -1,12 +1,11 @@
 """train.py (LightningCLI): --print_config, and bad configs fail at start-up with a message that says what to fix."""
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 import yaml
+from conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 DEMO_CONFIG = str(REPO / "configs" / "demo_translation_cpu.yaml")
 _spec = importlib.util.spec_from_file_location("train", REPO / "train.py")
 train = importlib.util.module_from_spec(_spec)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import FIXTURES, REPO
 from lightning.pytorch.callbacks import EMAWeightAveraging
 from helpers.fresh_process import run_fresh_python
 from helpers.checkpoints import SAMPLE_SENTENCES, make_image_checkpoint, make_translation_checkpoint
@@ -17,7 +18,6 @@ from huggingface_hub import ModelCard
 
 from hf_seq2seq_vit.export import ExportError, export_checkpoint, load_exported, main, read_checkpoint
 
-REPO = Path(__file__).resolve().parents[1]
 EVAL = {"val_bleu": 23.4567, "test_bleu": 21.25, "val_loss": 2.5}
 # A fixed 40x30 RGB image (uint8 pattern), so both processes feed the image processor the same pixels.
 IMAGE_SNIPPET = "np.arange(40 * 30 * 3, dtype=np.int64).reshape(30, 40, 3).__mod__(251).astype(np.uint8)"
@@ -460,7 +460,7 @@ def test_training_cli_with_the_export_callback_exports_the_trained_translator(tm
 
 
 def test_training_cli_with_the_export_callback_exports_the_ema_image_classifier(tmp_path, monkeypatch):
-    tiny = REPO / "tests" / "data" / "cifar10_tiny.parquet"
+    tiny = FIXTURES / "cifar10_tiny.parquet"
     cli = run_training_cli("demo_cifar10_cpu.yaml", [
         f'--data.init_args.data_files={{"train": "{tiny}"}}', "--data.init_args.val_size=20",
         "--data.init_args.batch_size=8", "--data.init_args.num_workers=0",

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import torch
+from conftest import FIXTURES
 
 from hf_seq2seq_vit.export import CheckpointContract, CheckpointContractError, TokenizerRecord, TrainInfo
 from hf_seq2seq_vit.export.contract import KEYS
 
-LEGACY = Path(__file__).resolve().parent / "data" / "legacy_checkpoints"
+LEGACY = FIXTURES / "legacy_checkpoints"
 
 
 def test_written_contract_reads_back_equal_through_a_weights_only_checkpoint(tmp_path):

@@ -12,6 +12,7 @@ import lightning as L
 import pytest
 import torch
 import yaml
+from conftest import FIXTURES
 from helpers.training_runs import DEMO_CONFIG, REPO, demo_config, train_command, train_env
 
 from hf_seq2seq_vit.data import TokenBudgetBatchSampler, TranslationDataModule
@@ -19,7 +20,7 @@ from hf_seq2seq_vit.lightning.cli import main
 from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
 from hf_seq2seq_vit.lightning.translation import TranslationModule
 
-LEGACY = REPO / "tests" / "data" / "legacy_checkpoints"
+LEGACY = FIXTURES / "legacy_checkpoints"
 
 
 def tiny_config(tmp_path: Path, **trainer) -> Path:

@@ -5,12 +5,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import FIXTURES
 from PIL import Image
 
 from hf_seq2seq_vit.data.images import ImageDataModule
 from hf_seq2seq_vit.models.conv_vit import ConvViTImageProcessor
 
-TINY_PARQUET = str(Path(__file__).resolve().parent / "data" / "cifar10_tiny.parquet")
+TINY_PARQUET = str(FIXTURES / "cifar10_tiny.parquet")
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from conftest import FIXTURES
 from transformers.tokenization_utils_base import PreTrainedTokenizerBase
 
 from hf_seq2seq_vit.data import TokenBudgetBatchSampler, TranslationDataModule
@@ -16,8 +17,8 @@ from hf_seq2seq_vit.data.streaming import MANIFEST, ShardedCorpus, rank_shard_id
 from hf_seq2seq_vit.lightning.prediction_writer import merge_prediction_parts
 
 # Batches of the list-based sampler and data module of commit 1ef1728, recorded before the numpy rewrite by
-# tests/data/make_token_budget_batches.py (sha256 of each case's per-rank batch lists; the 7-pair case in full).
-RECORDED = json.loads((Path(__file__).parent / "data" / "token_budget_batches_1ef1728.json").read_text())
+# tests/fixtures/make_token_budget_batches.py (sha256 of each case's per-rank batch lists; the 7-pair case in full).
+RECORDED = json.loads((FIXTURES / "token_budget_batches_1ef1728.json").read_text())
 
 
 def _digest(batches) -> str:

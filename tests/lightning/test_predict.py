@@ -15,11 +15,11 @@ from pathlib import Path
 import lightning as L
 import pytest
 import torch
+from conftest import FIXTURES, REPO
 from torch.utils.data import DataLoader
 
 from hf_seq2seq_vit.lightning.prediction_writer import PredictionWriter, merge_prediction_parts
 
-REPO = Path(__file__).resolve().parents[1]
 SOURCES = ["Ein Mann.", "", "Zwei Hunde spielen im Schnee.", "Grüße 🐕", "Eine Frau singt.", "Kinder.", ""]
 
 
@@ -144,7 +144,7 @@ def test_two_process_ddp_writes_each_example_once_in_order(tmp_path):
     script.write_text(DDP_SCRIPT)
     output = tmp_path / "out.jsonl"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join([str(REPO), str(REPO / "tests")])}
-    result = subprocess.run([sys.executable, str(script), str(output), str(REPO / "tests")], env=env, cwd=tmp_path,
+    result = subprocess.run([sys.executable, str(script), str(output), os.path.dirname(__file__)], env=env, cwd=tmp_path,
                             capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     counts = {int(rank): int(count) for rank, count in re.findall(r"rank (\d) predicted (\d+) examples", result.stdout)}
@@ -244,7 +244,7 @@ def trained_classifier(tmp_path_factory):
     config["trainer"]["callbacks"] = [{"class_path": "lightning.pytorch.callbacks.ModelCheckpoint",
                                        "init_args": {"dirpath": str(root / "checkpoints"), "save_last": True}}]
     config["model"]["init_args"]["model_config"].update(stem_channels=[8, 16], hidden_size=32, num_hidden_layers=2)
-    parquet = str(REPO / "tests" / "data" / "cifar10_tiny.parquet")
+    parquet = str(FIXTURES / "cifar10_tiny.parquet")
     config["data"]["init_args"].update(data_files={"train": parquet, "test": parquet}, val_size=20,
                                        max_train_examples=None, max_test_examples=None, batch_size=10, num_workers=0)
     path = root / "config.yaml"

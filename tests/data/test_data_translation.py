@@ -120,7 +120,7 @@ def test_tokenizer_is_saved_and_reloaded_from_tokenizer_dir(tmp_path):
 
 def test_tatoeba_2025_is_shuffled_with_a_fixed_seed_before_holding_out_val_and_test():
     # The older 3.8k ManyThings file, split by row (the full export, bundled:tatoeba-ko-en, is split by group:
-    # tests/test_data_korean.py).
+    # tests/data/test_data_korean.py).
     raw = load_parallel_text("bundled:tatoeba-ko-en-2025", "ko", "en", val_size=300, test_size=300, split_seed=0)
     assert {split: len(ds) for split, ds in raw.items()} == {"train": 3198, "validation": 300, "test": 300}
     again = load_parallel_text("bundled:tatoeba-ko-en-2025", "ko", "en", val_size=300, test_size=300, split_seed=0)

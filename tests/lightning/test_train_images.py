@@ -13,9 +13,9 @@ from hf_seq2seq_vit import ConvViTConfig, ConvViTForImageClassification, ConvViT
 from hf_seq2seq_vit.data.images import ImageDataModule
 from hf_seq2seq_vit.lightning.image_classification import ImageClassificationModule
 
-from conftest import REPO, SHARED_DATA
+from conftest import FIXTURES, REPO, SHARED_DATA
 
-TINY_PARQUET = str(REPO / "tests" / "data" / "cifar10_tiny.parquet")
+TINY_PARQUET = str(FIXTURES / "cifar10_tiny.parquet")
 CIFAR = SHARED_DATA / "cifar10-jpeg"
 TINY_MODEL = {"image_size": 32, "stem_channels": [16, 32, 64], "hidden_size": 64, "num_hidden_layers": 2,
               "num_attention_heads": 4, "mlp_ratio": 2.0, "num_labels": 10}
