@@ -10,7 +10,7 @@ transformers and its own configuration (flat relative import).
 
 Docstrings follow one style in this folder: a sentence on what the object is for, then `Args:` / `Returns:` where
 the signature does not say it, then an `Example:` that runs as a doctest
-(tests/models/seq2seq_transformer/test_seq2seq_docs.py).
+(tests/models/test_docstrings.py).
 """
 
 import math
