@@ -392,6 +392,7 @@ def test_remote_code_loads_in_fresh_process_without_the_package(tmp_path, cifar_
         from PIL import Image
         from transformers import AutoImageProcessor, AutoModelForImageClassification, pipeline
 
+        torch.set_num_threads({torch.get_num_threads()})  # as this process: the same kernels, the same sums
         folder = {str(folder)!r}
         images = [Image.open({str(tmp_path)!r} + f"/image{{i}}.png") for i in range(4)]
         model = AutoModelForImageClassification.from_pretrained(folder, trust_remote_code=True).eval()
@@ -411,7 +412,8 @@ def test_remote_code_loads_in_fresh_process_without_the_package(tmp_path, cifar_
     )
     assert result.returncode == 0, result.stderr[-3000:]
     assert "CLASS transformers_modules." in result.stdout  # the classes came from the copied files
-    assert torch.equal(torch.load(tmp_path / "logits.pt"), expected)
+    # Another process may still split work differently (another OpenMP team): equal up to float rounding.
+    torch.testing.assert_close(torch.load(tmp_path / "logits.pt"), expected, rtol=1e-5, atol=1e-6)
     assert f"LABEL {CIFAR10_LABELS[expected[0].argmax().item()]}" in result.stdout
 
 
