@@ -112,11 +112,10 @@ class CTranslate2Engine:
         from .export.ctranslate2 import COMPUTE_TYPES, import_ctranslate2, read_engine_record, vocabulary_tokens
 
         ctranslate2 = import_ctranslate2(ImportError)
-        for name, value in (("intra_threads", intra_threads), ("inter_threads", inter_threads),
-                            ("max_batch_size", max_batch_size)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < (1 if name == "inter_threads" else 0):
-                raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= "
-                                 f"{1 if name == 'inter_threads' else 0}")
+        for name, value, least in (("intra_threads", intra_threads, 0), ("inter_threads", inter_threads, 1),
+                                   ("max_batch_size", max_batch_size, 0)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < least:
+                raise ValueError(f"{name}={value!r} is invalid: it must be an integer >= {least}")
         if compute_type not in COMPUTE_TYPES:
             raise ValueError(f"compute_type {compute_type!r} is not supported; choose one of {list(COMPUTE_TYPES)}")
         folder = Path(folder)
