@@ -58,12 +58,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import torch
 from datasets.fingerprint import Hasher
+from datasets.table import InMemoryTable, MemoryMappedTable
 from tokenizers import Tokenizer
 from torch.utils.data import DataLoader
 from transformers import DataCollatorForSeq2Seq, PreTrainedTokenizerFast
 
-from hf_seq2seq_vit.data.batching import TokenBudgetBatchSampler, as_length_array
-from hf_seq2seq_vit.data.streaming import ShardedCorpus, release_mapped_pages, write_token_shards
+from hf_seq2seq_vit.data.batching import POOL_SIZE, TokenBudgetBatchSampler, as_length_array
+from hf_seq2seq_vit.data.streaming import MappedPageBudget, ShardedCorpus, release_mapped_pages, write_token_shards
 from hf_seq2seq_vit.data.korean import TATOEBA_FILE, read_tatoeba_pairs, split_by_group
 from hf_seq2seq_vit.tokenization import (load_tokenizer, read_corpus_lines, train_separate_vocab_tokenizer,
                                          train_translation_tokenizers)
@@ -341,6 +342,10 @@ class TranslationDataModule(L.LightningDataModule):
     def _tokenize(self, split: str) -> datasets.Dataset:
         """Tokenize a split through ``datasets.map`` (cached), keep its lengths, drop over-long training pairs."""
         raw, training = self.raw[split], split == "train"
+        if training and len(raw) > POOL_SIZE:
+            # The sampler plans a corpus this large pool by pool (consecutive rows of the cache): written in a
+            # shuffled order, each pool is a random sample of the corpus, whatever order the file came in.
+            raw = _select_rows(raw, _permutation(len(raw), self.split_seed), f"pools-{self.split_seed}")
         encode = _PairEncoder(self.tokenizer, self.src_lang, self.tgt_lang, self.max_length, training,
                               text_files=_files(raw))
         fingerprint = self._tokenized_fingerprint(raw, training)
@@ -421,7 +426,8 @@ class TranslationDataModule(L.LightningDataModule):
             # Sharded: the rows are this rank's already; every rank cuts as many batches as the fullest rank.
             replicas, rank, num_batches = 1, 0, self._batches_per_epoch
         return TokenBudgetBatchSampler(lengths, max_tokens, shuffle=shuffle, seed=self.seed, num_replicas=replicas,
-                                       rank=rank, max_sentences=self.hparams.max_sentences, num_batches=num_batches)
+                                       rank=rank, max_sentences=self.hparams.max_sentences, num_batches=num_batches,
+                                       pool_size=POOL_SIZE)
 
     def _loader(self, split: str, sampler: TokenBudgetBatchSampler, with_index: bool = False) -> DataLoader:
         if split == "predict":
@@ -448,13 +454,11 @@ class _PairEncoder:
     ``input_ids`` and ``labels`` (``uint16`` when the vocabulary fits, else ``int32``; the attention mask is not
     stored, the collator makes it), ``length`` (``int32``, the longer side), and for evaluation splits the two texts.
     Training pairs longer than ``max_length`` on either side are dropped here; evaluation sources are cut.
-    After every ``RELEASE_EVERY`` batches the pages of ``text_files`` read so far are handed back
-    (``release_mapped_pages``), so that a tokenizing process does not grow with the corpus: the rows of a shuffled
-    split are spread over the whole file, and the kernel maps the cached pages around each one it reads (fault-
-    around), so that 16 batches of 1,000 pairs had mapped all 350 MB of a 1M-pair text file (measured).
+    The pages of ``text_files`` read so far are handed back whenever they pass a budget (``MappedPageBudget``),
+    so that a tokenizing process does not grow with the corpus: the rows of a shuffled split are spread over the
+    whole file, and the kernel maps the cached pages around each one it reads (fault-around), so that 16 batches
+    of 1,000 pairs had mapped all 350 MB of a 1M-pair text file (measured).
     """
-
-    RELEASE_EVERY = 1  # batches (of 1,000 pairs by default); a release costs a few ms, a batch a few hundred
 
     def __init__(self, tokenizer: PreTrainedTokenizerFast, src_lang: str, tgt_lang: str, max_length: int,
                  training: bool, text_files: list[str] = ()):
@@ -467,12 +471,10 @@ class _PairEncoder:
                                            direction=tokenizer.truncation_side)
         self.src_lang, self.tgt_lang, self.max_length, self.training = src_lang, tgt_lang, max_length, training
         self.ids_type = pa.uint16() if len(tokenizer) <= 1 << 16 else pa.int32()
-        self.text_files, self.calls = list(text_files), 0
+        self.release = MappedPageBudget(text_files)
 
     def __call__(self, table: pa.Table) -> pa.Table:
-        self.calls += 1
-        if self.calls % self.RELEASE_EVERY == 0:
-            release_mapped_pages(self.text_files)
+        self.release()
         sides = [[encoding.ids for encoding in self.backend.encode_batch(table.column(lang).to_pylist())]
                  for lang in (self.src_lang, self.tgt_lang)]
         counts = [np.fromiter(map(len, ids), dtype=np.int32, count=len(ids)) for ids in sides]
@@ -506,17 +508,15 @@ class _ArrowBatches(torch.utils.data.Dataset):
 
     ``datasets`` would turn every row into a dict of Python lists (one Python int per token) that the collator then
     pads back into tensors; an Arrow table of the batch lets the collator pad from flat numpy arrays instead.
-    ``with_index`` adds each row's position (``index``), for prediction writers. Every ``RELEASE_EVERY`` rows the
-    pages of the split's Arrow files read so far are handed back (``release_mapped_pages``): an epoch visits every
-    row, and without that the process's RSS would end the epoch as large as the split's files.
+    ``with_index`` adds each row's position (``index``), for prediction writers. The pages of the split's
+    Arrow files read so far are handed back whenever they pass a budget (``MappedPageBudget``): an epoch visits
+    every row, and without that the process's RSS would end the epoch as large as the split's files.
     """
-
-    RELEASE_EVERY = 1 << 12  # rows: a release costs a few ms, a batch of ~50 rows about one
 
     def __init__(self, dataset: datasets.Dataset, columns: list[str], with_index: bool = False):
         self.dataset = dataset.select_columns(columns).with_format("arrow")
         self.with_index = with_index
-        self.files, self.rows = _files(dataset), 0
+        self.release = MappedPageBudget(_files(dataset))
 
     def __len__(self) -> int:
         return len(self.dataset)
@@ -525,10 +525,7 @@ class _ArrowBatches(torch.utils.data.Dataset):
         return self.__getitems__([index])
 
     def __getitems__(self, indices: list[int]) -> pa.Table:
-        self.rows += len(indices)
-        if self.rows >= self.RELEASE_EVERY:
-            release_mapped_pages(self.files)
-            self.rows = 0
+        self.release()
         table = self.dataset[indices]
         if self.with_index:
             table = table.append_column("index", pa.array(indices, type=pa.int64()))
@@ -725,17 +722,13 @@ def _drop_incomplete_pairs(raw: datasets.DatasetDict, langs, source: str) -> dat
 
 class _CompletePairs:
     """The blank-pair filter: True for pairs whose sides are all non-blank strings. It reads every text once, so the
-    pages it has read are handed back every ``RELEASE_EVERY`` batches (``release_mapped_pages``)."""
-
-    RELEASE_EVERY = 16  # batches of 1,000 pairs, read in file order
+    pages it has read are handed back as they pass a budget (``MappedPageBudget``)."""
 
     def __init__(self, files: list[str]):
-        self.files, self.calls = files, 0
+        self.release = MappedPageBudget(files)
 
     def __call__(self, *sides: list) -> list[bool]:
-        self.calls += 1
-        if self.files and self.calls % self.RELEASE_EVERY == 0:
-            release_mapped_pages(self.files)
+        self.release()
         return [all(isinstance(text, str) and text.strip() for text in pair) for pair in zip(*sides)]
 
 
@@ -909,17 +902,59 @@ def _canonical_splits(raw, langs, train_split, val_split, test_split, val_size, 
         if held_out >= len(train):
             raise ValueError(f"val_size + test_size = {held_out} leaves no training pairs out of {len(train)}")
         # Fixed-seed shuffle first: files like Tatoeba are sorted by length, so the tail would be only long pairs.
-        # The splits are ranges of the shuffled index mapping (not flattened: writing a shuffled copy of a corpus
-        # of millions of pairs cost more than tokenizing it; the rows and their order are the same).
-        train = train.shuffle(seed=split_seed)
+        # The splits are ranges of the permutation that `train.shuffle(seed=split_seed)` draws (same generator: the
+        # same rows in the same order), taken as index mappings (not flattened: writing a shuffled copy of a corpus
+        # of millions of pairs cost more than tokenizing it) by _select_rows, which does not need the Python list
+        # of one int object per row that Dataset.select builds.
+        permutation = _permutation(len(train), split_seed)
         start = 0
         for split, size, source in (("validation", val_size, val_split), ("test", test_size, test_split)):
             if source is None:
-                out[split] = train.select(range(start, start + size))
+                out[split] = _select_rows(train, permutation[start:start + size], f"{split}-{split_seed}-{start}")
                 start += size
-        train = train.select(range(start, len(train)))
+        train = _select_rows(train, permutation[start:], f"train-{split_seed}-{start}")
+        del permutation
     out["train"] = train
     for split, source in (("validation", val_split), ("test", test_split)):
         if source is not None:
             out[split] = raw[source].select_columns(list(langs))
     return datasets.DatasetDict({split: out[split] for split in SPLITS if split in out})
+
+
+def _permutation(count: int, seed: int) -> np.ndarray:
+    """``np.random.default_rng(seed).permutation(count)`` (what ``Dataset.shuffle(seed=seed)`` draws) in 4 bytes a row
+    instead of 8: ``Generator.shuffle`` draws the same swaps for an array of any dtype (tested)."""
+    rows = np.arange(count, dtype=np.uint32 if count < 2**32 else np.int64)
+    np.random.default_rng(seed).shuffle(rows)
+    return rows
+
+
+def _select_rows(dataset: datasets.Dataset, rows: np.ndarray, name: str, chunk: int = 1 << 20) -> datasets.Dataset:
+    """``dataset.select(rows)`` for a numpy array of rows, as an index mapping, with bounded memory.
+
+    ``Dataset.select`` turns the array into a Python list first (one int object per row, ~74 bytes a row with what
+    follows: 0.37 GB of heap for the 5M-row benchmark corpus, measured) before writing the mapping. Here the rows
+    (composed with the dataset's own mapping, e.g. the blank-pair filter's) are written chunk by chunk to an Arrow
+    file beside the dataset's cache files and memory-mapped, as ``select`` would cache them; a dataset that
+    ``datasets`` keeps in memory gets an in-memory mapping. ``name`` with the dataset's fingerprint names the result,
+    so a second run finds the file (written to a temporary name and renamed: DDP ranks may write it together).
+    """
+    fingerprint = Hasher.hash(["select_rows", dataset._fingerprint, name, len(rows)])
+    base = dataset._indices.column(0) if dataset._indices is not None else None
+    batches = (pa.record_batch([pa.array(rows[at:at + chunk], type=pa.uint64()) if base is None else
+                                base.take(pa.array(rows[at:at + chunk])).combine_chunks()], names=["indices"])
+               for at in range(0, len(rows), chunk))
+    schema = pa.schema([("indices", pa.uint64())])
+    if not dataset.cache_files:
+        indices = InMemoryTable(pa.Table.from_batches(list(batches), schema=schema))
+    else:
+        path = Path(dataset.cache_files[0]["filename"]).with_name(f"indices-{fingerprint}.arrow")
+        if not path.is_file():
+            temporary = path.with_name(f"{path.stem}.{os.getpid()}.tmp")
+            with pa.OSFile(str(temporary), "wb") as sink, pa.ipc.new_stream(sink, schema) as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
+            os.replace(temporary, path)
+        indices = MemoryMappedTable.from_file(str(path))
+    return datasets.Dataset(dataset.data, info=dataset.info.copy(), split=dataset.split, indices_table=indices,
+                            fingerprint=fingerprint)

@@ -288,13 +288,128 @@ def test_released_pages_leave_the_process_and_the_data_reads_the_same(tmp_path, 
     assert _resident_bytes(path) == 0
     assert pc.sum(pc.list_flatten(column)).as_py() == total and rows[12_345]["ids"][:2] == [45, 46]
 
-    # The training loader hands the pages of its split back as it goes.
+    # The training loader hands the pages of its split back when they pass the budget, and not while they fit.
+    import hf_seq2seq_vit.data.streaming as streaming
+
     released = []
-    monkeypatch.setattr(translation, "release_mapped_pages", lambda files: released.append(list(files)))
-    monkeypatch.setattr(translation._ArrowBatches, "RELEASE_EVERY", 500)
+    monkeypatch.setattr(streaming, "release_mapped_pages", lambda files: released.append(list(files)))
     dm = TranslationDataModule(**_options(tmp_path, corpus))
     dm.setup("fit")
+    files = [f["filename"] for f in dm.datasets["train"].cache_files]
     released.clear()
     assert sum(len(batch["input_ids"]) for batch in dm.train_dataloader()) == len(dm.datasets["train"])
-    files = [f["filename"] for f in dm.datasets["train"].cache_files]
-    assert len(released) >= len(dm.datasets["train"]) // 500 - 1 and all(r == files for r in released)
+    assert released == []  # a file of a few hundred kB stays under the default budget
+    release_mapped_pages(files)  # (the real one) so that the next pass maps pages again
+    monkeypatch.setattr(streaming.MappedPageBudget, "BUDGET", 0)  # any page mapped since the last release
+    assert sum(len(batch["input_ids"]) for batch in dm.train_dataloader()) == len(dm.datasets["train"])
+    assert len(released) >= 1 and all(r == files for r in released)
+
+
+def test_the_page_budget_keeps_a_pass_over_a_large_file_within_it(tmp_path):
+    import mmap
+
+    from hf_seq2seq_vit.data.streaming import MappedPageBudget
+
+    path = tmp_path / "pages.bin"
+    path.write_bytes(np.arange(32 << 20, dtype=np.uint8).tobytes())  # 32 MiB
+    with open(path, "rb") as handle:
+        mapped = mmap.mmap(handle.fileno(), 0, prot=mmap.PROT_READ)
+    view = np.frombuffer(mapped, dtype=np.uint8)
+    budget, peak, total = MappedPageBudget([path], budget=4 << 20), 0, 0
+    for start in range(0, len(view), 1 << 20):  # 1 MiB at a time, in file order
+        total += int(view[start:start + (1 << 20)].sum(dtype=np.int64))
+        budget()
+        peak = max(peak, _resident_bytes(path))
+    assert total == int(np.arange(32 << 20, dtype=np.uint8).sum(dtype=np.int64))
+    assert budget.releases >= 32 // 6 and peak <= (4 + 2) << 20  # at most the budget and a step over it
+    wide = MappedPageBudget([path], budget=1 << 30)
+    for start in range(0, len(view), 1 << 20):
+        view[start:start + (1 << 20)].sum()
+        wide()
+    assert wide.releases == 0 and _resident_bytes(path) >= 16 << 20
+    del view
+    mapped.close()
+
+
+def _pool_of(row: int, count: int, pool_size: int) -> int:
+    pools = -(-count // pool_size)
+    bounds = np.linspace(0, count, pools + 1).astype(np.int64)
+    return int(np.searchsorted(bounds, row, side="right")) - 1
+
+
+@pytest.mark.parametrize("replicas", [1, 3])
+def test_a_corpus_larger_than_a_pool_is_batched_pool_by_pool_with_the_same_count_every_epoch(replicas):
+    lengths = np.random.default_rng(7).integers(2, 80, 10_000)
+    for shuffle in (True, False):
+        counts = set()
+        for epoch in range(3):
+            seen = []
+            for rank in range(replicas):
+                sampler = TokenBudgetBatchSampler(lengths, 600, shuffle=shuffle, seed=1, num_replicas=replicas,
+                                                  rank=rank, pool_size=3000)
+                sampler.set_epoch(epoch)
+                batches = list(sampler)
+                counts.add(len(batches))
+                for batch in batches:
+                    assert len(batch) * lengths[batch].max() <= 600
+                    assert len({_pool_of(row, len(lengths), 3000) for row in batch}) == 1  # one pool's rows
+                seen += [row for batch in batches for row in batch]
+            assert sorted(seen) == list(range(len(lengths)))  # every row once (a split batch keeps its rows)
+        assert len(counts) == 1  # the same number of batches in every epoch and on every rank
+    # Pools change the plan only for corpora larger than one: a pool as large as the corpus is the whole-corpus plan.
+    one, whole = (TokenBudgetBatchSampler(lengths, 600, seed=1, pool_size=size) for size in (len(lengths), None))
+    assert list(one) == list(whole)
+    # Consecutive batches come from one pool at a time: the pools are visited one after another.
+    sampler = TokenBudgetBatchSampler(lengths, 600, seed=1, pool_size=3000)
+    visits = [_pool_of(batch[0], len(lengths), 3000) for batch in sampler]
+    changes = sum(a != b for a, b in zip(visits, visits[1:]))
+    assert changes == 3 and sorted(set(visits)) == [0, 1, 2, 3]
+
+
+def test_a_training_split_larger_than_a_pool_is_tokenized_in_a_shuffled_order(tmp_path, corpus, monkeypatch):
+    import hf_seq2seq_vit.data.translation as translation
+
+    small = TranslationDataModule(**_options(tmp_path, corpus))
+    small.setup("fit")
+    monkeypatch.setattr(translation, "POOL_SIZE", 1000)  # the 2,300 training pairs are now "large"
+    large = TranslationDataModule(**_options(tmp_path, corpus))
+    large.setup("fit")
+    before, after = small.datasets["train"]["input_ids"], large.datasets["train"]["input_ids"]
+    assert sorted(map(tuple, before)) == sorted(map(tuple, after)) and before != after  # same rows, reordered
+    again = TranslationDataModule(**_options(tmp_path, corpus))
+    again.setup("fit")
+    assert again.datasets["train"]["input_ids"] == after  # the same order (and cache) on every run
+
+
+@pytest.mark.parametrize("in_memory", [False, True])
+def test_held_out_splits_are_the_rows_and_order_of_a_datasets_shuffle_without_its_list_of_rows(tmp_path,
+                                                                                                in_memory):
+    import datasets
+
+    from hf_seq2seq_vit.data.translation import _canonical_splits, _drop_incomplete_pairs, _load_table_files
+
+    path = tmp_path / "pairs.tsv"  # every 7th pair has an empty side: the blank-pair filter's mapping is composed
+    path.write_text("en\tde\n" + "".join(f"s{i}\t{f't{i}' if i % 7 else ''}\n" for i in range(5000)))
+    if in_memory:
+        table = {"en": [f"s{i}" for i in range(5000)], "de": [f"t{i}" if i % 7 else "" for i in range(5000)]}
+        raw = datasets.DatasetDict({"train": datasets.Dataset.from_dict(table)})
+    else:
+        raw = _load_table_files({"train": str(path)}, None, cache_dir=str(tmp_path / "cache"))
+    raw = _drop_incomplete_pairs(raw, ("en", "de"), "pairs")
+    splits = _canonical_splits(raw, ("en", "de"), "train", None, None, 300, 200, 3)
+    shuffled = raw["train"].select_columns(["en", "de"]).shuffle(seed=3)  # what the splits were cut from until now
+    expected = {"validation": range(0, 300), "test": range(300, 500), "train": range(500, len(shuffled))}
+    for split, rows in expected.items():
+        assert splits[split][:] == shuffled.select(rows)[:], split
+    assert len(splits["train"]) == 5000 - 715 - 500
+    assert bool(splits["train"].cache_files) != in_memory  # a file-backed mapping is cached beside the data
+    again = _canonical_splits(raw, ("en", "de"), "train", None, None, 300, 200, 3)
+    assert again["train"]._fingerprint == splits["train"]._fingerprint  # so the tokenized cache is found again
+
+
+def test_the_four_byte_permutation_is_the_one_numpy_draws():
+    from hf_seq2seq_vit.data.translation import _permutation
+
+    for count in (1, 10, 12_345, 1_000_003):
+        assert np.array_equal(_permutation(count, 5), np.random.default_rng(5).permutation(count))
+        assert _permutation(count, 5).dtype == np.uint32
