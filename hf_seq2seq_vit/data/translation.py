@@ -27,9 +27,12 @@ files) is cached under ``cache_dir`` when one is given. The cache holds ``input_
 ``uint16`` (``int32`` past 65,536 tokens) and ``length``; training pairs over ``max_length`` are dropped while
 tokenizing, and a batch is read as one Arrow table and padded from flat arrays (``_PairEncoder``,
 ``_ArrowBatches``): no Python object per token on either side. Token lengths are kept as a numpy column
-(memory-mapped from a ``.npy`` beside an Arrow cache), which the batch sampler works from. Pages of the Arrow files
-that a pass has read are handed back as it goes (``streaming.release_mapped_pages``), so a process's resident
-memory does not grow with the corpus. With ``train_shards`` the training
+(memory-mapped from a ``.npy`` beside an Arrow cache), which the batch sampler works from; a training split of
+more than ``batching.POOL_SIZE`` pairs is tokenized in a shuffled order and batched pool by pool (1M consecutive
+rows at a time), so that an epoch reads the cache with locality instead of one random row per page. Pages of the
+Arrow files that a pass has read are handed back whenever they pass a budget (``streaming.MappedPageBudget``), so a
+process's resident memory does not grow with the corpus. Held-out splits are index mappings written without the
+Python list of one int per row that ``Dataset.select`` builds (``_select_rows``). With ``train_shards`` the training
 split is written as Arrow shards under ``shard_dir`` and each DDP rank memory-maps only its own
 (``hf_seq2seq_vit.data.streaming``): the path for corpora larger than memory, e.g. WMT14 (``configs/wmt14_en_de.yaml``).
 
@@ -343,9 +346,10 @@ class TranslationDataModule(L.LightningDataModule):
         """Tokenize a split through ``datasets.map`` (cached), keep its lengths, drop over-long training pairs."""
         raw, training = self.raw[split], split == "train"
         if training and len(raw) > POOL_SIZE:
-            # The sampler plans a corpus this large pool by pool (consecutive rows of the cache): written in a
-            # shuffled order, each pool is a random sample of the corpus, whatever order the file came in.
-            raw = _select_rows(raw, _permutation(len(raw), self.split_seed), f"pools-{self.split_seed}")
+            # The sampler plans a corpus this large pool by pool (consecutive rows of the cache): written in an
+            # order of shuffled blocks, each pool is a random sample of the corpus's blocks whatever order the file
+            # came in, while the tokenizer reads the text a block of consecutive rows at a time.
+            raw = _select_rows(raw, _shuffled_blocks(raw, self.split_seed), f"blocks-{self.split_seed}")
         encode = _PairEncoder(self.tokenizer, self.src_lang, self.tgt_lang, self.max_length, training,
                               text_files=_files(raw))
         fingerprint = self._tokenized_fingerprint(raw, training)
@@ -927,6 +931,33 @@ def _permutation(count: int, seed: int) -> np.ndarray:
     rows = np.arange(count, dtype=np.uint32 if count < 2**32 else np.int64)
     np.random.default_rng(seed).shuffle(rows)
     return rows
+
+
+def _shuffled_blocks(dataset: datasets.Dataset, seed: int, block: int = 1 << 10) -> np.ndarray:
+    """Positions of ``dataset``'s rows in the order of their rows in its Arrow file, cut into blocks of ``block``
+    consecutive rows, the blocks in a shuffled order (``seed``).
+
+    Reading rows in this order reads the file a block at a time (a shuffled split is an index mapping whose rows
+    are spread over the whole file: one page fault a row once the file outgrows what stays mapped). 4 bytes a row
+    twice: the mapping is inverted by scattering (no int64 argsort).
+    """
+    count = len(dataset)
+    if dataset._indices is None:
+        positions = np.arange(count, dtype=np.int64 if count >= 2**32 else np.uint32)
+    else:
+        rows = np.empty(count, dtype=np.int64 if dataset.data.num_rows >= 2**32 else np.uint32)
+        start = 0
+        for chunk in dataset._indices.column(0).chunks:
+            rows[start:start + len(chunk)] = chunk.to_numpy()
+            start += len(chunk)
+        position_of = np.zeros(dataset.data.num_rows, dtype=rows.dtype)  # row of the file -> position in `dataset`
+        for at in range(0, count, 1 << 20):
+            position_of[rows[at:at + (1 << 20)]] = np.arange(at, min(at + (1 << 20), count), dtype=rows.dtype)
+        rows.sort()
+        positions = np.take(position_of, rows, out=rows)
+        del position_of
+    order = np.random.default_rng(seed).permutation(-(-count // block))
+    return np.concatenate([positions[first * block:(first + 1) * block] for first in order.tolist()])
 
 
 def _select_rows(dataset: datasets.Dataset, rows: np.ndarray, name: str, chunk: int = 1 << 20) -> datasets.Dataset:

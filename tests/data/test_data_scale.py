@@ -413,3 +413,20 @@ def test_the_four_byte_permutation_is_the_one_numpy_draws():
     for count in (1, 10, 12_345, 1_000_003):
         assert np.array_equal(_permutation(count, 5), np.random.default_rng(5).permutation(count))
         assert _permutation(count, 5).dtype == np.uint32
+
+
+def test_a_large_training_split_is_read_a_block_of_consecutive_file_rows_at_a_time():
+    import datasets
+
+    from hf_seq2seq_vit.data.translation import _shuffled_blocks
+
+    table = datasets.Dataset.from_dict({"row": list(range(40 * 256))})  # whole blocks, so that the
+    for mapped in (table, table.shuffle(seed=4).select(range(36 * 256))):  # test can cut them apart again
+        positions = _shuffled_blocks(mapped, seed=2, block=256)
+        assert sorted(positions.tolist()) == list(range(len(mapped)))  # every position once
+        rows = np.asarray(mapped["row"])[positions]  # the file rows read, in the order they are read
+        blocks = [rows[at:at + 256] for at in range(0, len(rows), 256)]
+        assert all((np.diff(block) > 0).all() for block in blocks)  # ascending file rows inside each block
+        firsts = [int(block[0]) for block in blocks]
+        assert firsts != sorted(firsts)  # the blocks themselves come in a shuffled order
+        assert sorted(np.concatenate(blocks).tolist()) == sorted(mapped["row"])
