@@ -314,6 +314,7 @@ class TranslationDataModule(L.LightningDataModule):
             # The blank-pair filter read every text once: its pages need not stay in this process (see
             # release_mapped_pages); the tokenizing processes read the text again where they need it.
             release_mapped_pages(_files(*raw.values()))
+            _release_arrow_pool()
             self.raw = raw
         return self.raw
 
@@ -366,6 +367,7 @@ class TranslationDataModule(L.LightningDataModule):
         dataset = raw.with_format("arrow").map(encode, **options).with_format(None)
         lengths = _length_column(dataset, fingerprint)
         release_mapped_pages(_files(raw, dataset))
+        _release_arrow_pool()
         if training:
             self.num_filtered = len(raw) - len(dataset)
             logger.info("Dropped %d of %d training pairs longer than max_length=%d tokens; %d remain",
@@ -923,6 +925,13 @@ def _canonical_splits(raw, langs, train_split, val_split, test_split, val_size, 
         if source is not None:
             out[split] = raw[source].select_columns(list(langs))
     return datasets.DatasetDict({split: out[split] for split in SPLITS if split in out})
+
+
+def _release_arrow_pool() -> None:
+    """Hand the memory that Arrow's allocator keeps after a pass (reading the text, the held-out mappings, the
+    tokenized cache's setup) back to the system: mimalloc kept 68 MB of freed heap after loading 5M pairs (measured),
+    which the next stage's peak then stood on."""
+    pa.default_memory_pool().release_unused()
 
 
 def _permutation(count: int, seed: int) -> np.ndarray:
