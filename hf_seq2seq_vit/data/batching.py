@@ -93,11 +93,13 @@ class TokenBudgetBatchSampler(Sampler[list[int]]):
     consecutive rows (the same every epoch), each pool is shuffled, sorted and cut as above, and the epoch takes the
     pools in a shuffled order, each pool's batches in a shuffled order. A batch's rows are then near one another in
     the memory-mapped Arrow file, so an epoch maps each page of it about once instead of once per row it holds
-    (random rows of a file larger than what stays mapped cost a page fault each: 8 -> 18 µs a pair from 1M to
-    10M pairs, measured in bench/data_scale.py), as OpenNMT-py's ``bucket_size`` and Marian's maxi-batches sort
-    within a buffer of the corpus rather than all of it. The pools' rows are fixed, so the batch count stays the same
-    in every epoch. The data module writes a large training split's tokenized rows in a shuffled order, so that each
-    pool is a random sample of the corpus; a corpus of at most ``pool_size`` examples is one pool (the plan above).
+    (random rows of a file larger than what stays mapped cost a page fault each: an epoch over a synthetic token
+    file took 11.5 -> 18 µs a pair from 1M to 10M pairs with one plan for the whole corpus, 9.1 -> 9.6 with pools;
+    bench/results/data_scale-2026-12-03-v2 vs -v3 show the same on the whole data path), as OpenNMT-py's
+    ``bucket_size`` and Marian's maxi-batches sort within a buffer of the corpus rather than all of it. The pools'
+    rows are fixed, so the batch count stays the same in every epoch. The data module writes a large training
+    split's tokenized rows in an order of shuffled blocks, so that each pool is a random sample of the corpus; a
+    corpus of at most ``pool_size`` examples is one pool (the plan above).
 
     Under DDP every rank builds the same list of batches and takes every ``num_replicas``-th one, so ranks hold
     disjoint shards that together cover the data. When the number of batches does not divide evenly, the largest

@@ -28,8 +28,9 @@ files) is cached under ``cache_dir`` when one is given. The cache holds ``input_
 tokenizing, and a batch is read as one Arrow table and padded from flat arrays (``_PairEncoder``,
 ``_ArrowBatches``): no Python object per token on either side. Token lengths are kept as a numpy column
 (memory-mapped from a ``.npy`` beside an Arrow cache), which the batch sampler works from; a training split of
-more than ``batching.POOL_SIZE`` pairs is tokenized in a shuffled order and batched pool by pool (1M consecutive
-rows at a time), so that an epoch reads the cache with locality instead of one random row per page. Pages of the
+more than ``batching.POOL_SIZE`` pairs is tokenized in an order of shuffled blocks of consecutive rows and batched
+pool by pool (1M consecutive rows at a time), so that an epoch reads the cache with locality instead of one random
+row per page. Pages of the
 Arrow files that a pass has read are handed back whenever they pass a budget (``streaming.MappedPageBudget``), so a
 process's resident memory does not grow with the corpus. Held-out splits are index mappings written without the
 Python list of one int per row that ``Dataset.select`` builds (``_select_rows``). With ``train_shards`` the training
